@@ -1,0 +1,3 @@
+module eq.local/cluster/pause
+
+go 1.24.0
