@@ -1,0 +1,23 @@
+"""The one error type the deploy tool raises for anything a person must fix."""
+
+
+class DeployError(Exception):
+    """A failure with a one-line message that names its culprit (a variable, file, flag,
+    object or step). The invoke layer prints it as `error: <message>` without a traceback."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        # Extra lines a person needs (logs, events); printed below the one-line message.
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(DeployError):
+    """Bad input: a flag, a tag, a `.env` value. Nothing was attempted."""
+
+    exit_code = 2
