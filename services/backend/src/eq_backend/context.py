@@ -1,0 +1,28 @@
+"""What one running app holds: settings, database, Redis, metrics, HTTP client, services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import httpx
+
+from eq_backend.db.engine import Database
+from eq_backend.observability import Metrics
+from eq_backend.redis_state import RedisState
+from eq_backend.settings import Settings
+
+if TYPE_CHECKING:
+    import asyncio
+
+
+@dataclass
+class AppContext:
+    """Created once per app in `create_app`; stored as `app.state.ctx`."""
+
+    settings: Settings
+    db: Database
+    redis: RedisState
+    metrics: Metrics
+    http: httpx.AsyncClient
+    background: list[asyncio.Task[None]] = field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Database access: table definitions, the engine, and the per-request connection helper."""

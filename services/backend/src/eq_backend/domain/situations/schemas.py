@@ -1,0 +1,123 @@
+"""Situation payloads: SituationOut, FeedItem and the inputs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class UserBrief(msgspec.Struct):
+    id: int
+    name: str | None
+    picture: str | None
+
+
+class SituationOut(msgspec.Struct):
+    topic_id: int | None
+    context: str
+    question: str
+    id: int
+    user_id: int | None
+    created_at: datetime
+
+
+class ContributedOut(msgspec.Struct):
+    id: int
+    topic_id: int | None
+    user_id: int | None
+    image_url: str | None
+    context: str
+    question: str
+    created_at: datetime
+
+
+class Stats(msgspec.Struct):
+    comments_count: int
+    reactions_count: int
+    upvotes_count: int
+    downvotes_count: int
+
+
+class ContributedItem(msgspec.Struct):
+    """A FeedItem without `user_reaction` (the caller's own contributions)."""
+
+    id: int
+    topic_id: int | None
+    user_id: int | None
+    user: UserBrief | None
+    image_url: str | None
+    context: str
+    question: str
+    created_at: str
+    stats: Stats
+
+
+class FeedItem(msgspec.Struct):
+    id: int
+    topic_id: int | None
+    user_id: int | None
+    user: UserBrief | None
+    image_url: str | None
+    context: str
+    question: str
+    created_at: str
+    stats: Stats
+    user_reaction: str | None
+
+
+class Pagination(msgspec.Struct):
+    page: int
+    limit: int
+    total: int
+    pages: int
+    has_next: bool
+    has_prev: bool
+
+
+class Feed(msgspec.Struct):
+    items: list[FeedItem]
+    pagination: Pagination
+
+
+class SituationIn(msgspec.Struct):
+    context: NonEmpty
+    question: NonEmpty
+    topic_id: int | None = None
+
+
+class ContributeIn(msgspec.Struct):
+    context: NonEmpty
+    question: NonEmpty
+    topic_id: int | None = None
+    image_url: str | None = None
+
+
+class SituationUpdate(msgspec.Struct):
+    context: NonEmpty | msgspec.UnsetType = msgspec.UNSET
+    question: NonEmpty | msgspec.UnsetType = msgspec.UNSET
+    image_url: str | msgspec.UnsetType | None = msgspec.UNSET
+    topic_id: int | msgspec.UnsetType | None = msgspec.UNSET
+
+
+ReactionType = Literal["upvote", "downvote"]
+
+
+class ReactionIn(msgspec.Struct):
+    reaction_type: ReactionType
+
+
+class ReactionDeleteIn(msgspec.Struct):
+    reaction_type: ReactionType | None = None
+
+
+class ReactionOut(msgspec.Struct):
+    situation_id: int
+    user_id: int
+    reaction_type: str
+    id: int
+    created_at: datetime
+    user: UserBrief | None

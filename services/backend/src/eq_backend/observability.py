@@ -1,0 +1,124 @@
+"""Structured logs and Prometheus metrics.
+
+Logs are JSON lines outside dev (plain text in dev). Request lines carry method, path,
+status and duration only: never headers, cookies, tokens or query strings.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import msgspec
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from eq_backend.db.tables import COUNTED_TABLES
+
+access_logger = logging.getLogger("eq_backend.access")
+_json = msgspec.json.Encoder()
+_RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, plus any `extra` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return _json.encode(entry).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """Readable dev lines; request fields appended as key=value."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        base = super().format(record)
+        extras = [
+            f"{k}={v}"
+            for k, v in record.__dict__.items()
+            if k not in _RESERVED and not k.startswith("_")
+        ]
+        return f"{base} {' '.join(extras)}" if extras else base
+
+
+def configure_logging(level: str, json_lines: bool) -> None:
+    """Route every logger (ours, uvicorn's, alembic's) through one stderr handler."""
+    handler = logging.StreamHandler(sys.stderr)
+    if json_lines:
+        handler.setFormatter(JSONFormatter())
+    else:
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper() if level.upper() in logging._nameToLevel else "INFO")
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    # uvicorn's access log would duplicate ours (and log query strings).
+    logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+class Metrics:
+    """One registry per app: request counts and latency per route, and the gauges."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests by method, route template and status.",
+            ["method", "path", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            ["method", "path"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.active_users = Gauge(
+            "active_users",
+            "Users seen in the last 120 s (Redis active_user:* keys).",
+            registry=self.registry,
+        )
+        self.table_rows = Gauge(
+            "table_rows", "Row count per table.", ["table"], registry=self.registry
+        )
+        for table in COUNTED_TABLES:
+            self.table_rows.labels(table=table).set(0)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, path: str, status: int, seconds: float) -> None:
+        key = (method, path, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method=method, path=path, status=str(status)),
+                self.latency.labels(method=method, path=path),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

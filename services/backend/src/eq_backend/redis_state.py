@@ -1,0 +1,123 @@
+"""Redis features that degrade instead of failing: active users and rate limits.
+
+Every call has short socket timeouts and catches Redis errors. After a failure Redis is
+left alone for a few seconds (so a dead Redis costs requests nothing), then retried:
+the client reconnects on its own when Redis is back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+logger = logging.getLogger("eq_backend.redis")
+
+ACTIVE_USER_TTL_SECONDS = 120
+_RETRY_AFTER_SECONDS = 5.0
+
+
+class RedisState:
+    """Wraps an optional Redis client; every method is safe when Redis is down or absent."""
+
+    def __init__(self, url: str) -> None:
+        self._client: Redis | None = None
+        if url:
+            self._client = Redis.from_url(
+                url,
+                socket_timeout=0.5,
+                socket_connect_timeout=0.5,
+                retry_on_timeout=False,
+                health_check_interval=30,
+            )
+        self._down_until = 0.0
+
+    @property
+    def configured(self) -> bool:
+        return self._client is not None
+
+    def _usable(self) -> Redis | None:
+        if self._client is None or time.monotonic() < self._down_until:
+            return None
+        return self._client
+
+    def _failed(self, action: str, exc: Exception) -> None:
+        if self._down_until == 0.0 or time.monotonic() >= self._down_until:
+            logger.warning("redis unavailable during %s: %s", action, exc)
+        self._down_until = time.monotonic() + _RETRY_AFTER_SECONDS
+
+    def _recovered(self) -> None:
+        if self._down_until:
+            logger.info("redis reachable again")
+            self._down_until = 0.0
+
+    async def mark_active(self, user_id: int) -> None:
+        """SETEX active_user:{id} 120 "1"."""
+        client = self._usable()
+        if client is None:
+            return
+        try:
+            await client.setex(f"active_user:{user_id}", ACTIVE_USER_TTL_SECONDS, "1")
+        except (RedisError, OSError) as exc:
+            self._failed("mark_active", exc)
+        else:
+            self._recovered()
+
+    async def count_active(self) -> int | None:
+        """How many `active_user:*` keys exist (SCAN), or None when Redis is unavailable."""
+        client = self._usable()
+        if client is None:
+            return None
+        try:
+            count = 0
+            async for _key in client.scan_iter(match="active_user:*", count=1000):
+                count += 1
+        except (RedisError, OSError) as exc:
+            self._failed("count_active", exc)
+            return None
+        self._recovered()
+        return count
+
+    async def hit(self, key: str, limit: int, window_seconds: int) -> tuple[bool, int]:
+        """Count one hit in a fixed window: (allowed, seconds until the window ends).
+
+        Fails open: when Redis is unavailable every hit is allowed.
+        """
+        client = self._usable()
+        if client is None or limit <= 0:
+            return True, 0
+        now = int(time.time())
+        window = now // window_seconds
+        retry_after = (window + 1) * window_seconds - now
+        redis_key = f"ratelimit:{key}:{window}"
+        try:
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.incr(redis_key)
+                pipe.expire(redis_key, window_seconds + 1)
+                count, _ = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._failed("rate limit", exc)
+            return True, 0
+        self._recovered()
+        return int(count) <= limit, retry_after
+
+    async def ping(self) -> bool:
+        client = self._usable()
+        if client is None:
+            return False
+        try:
+            await client.ping()
+        except (RedisError, OSError) as exc:
+            self._failed("ping", exc)
+            return False
+        self._recovered()
+        return True
+
+    async def close(self) -> None:
+        if self._client is not None:
+            try:
+                await self._client.aclose()
+            except (RedisError, OSError) as exc:
+                logger.warning("closing redis failed: %s", exc)
