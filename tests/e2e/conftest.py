@@ -1,0 +1,88 @@
+"""Fixtures for e2e tests against a real cluster from `eq_deploy.clusters`.
+
+`cluster` brings the selected provider up once per session ($EQ_CLUSTER=local|kind|current,
+default kind if it can run, else the local from-source cluster). If it cannot come up the
+tests fail with the reason: a missing cluster is a failure here, never a skip.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from eq_deploy.clusters import ClusterProvider, select_provider
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float = 120.0) -> Any:
+    """Poll `check` until it returns something truthy; fail with `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as error:  # the API may be briefly unavailable; report the last one
+            last_error = error
+        time.sleep(1)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error})")
+
+
+@pytest.fixture(scope="session")
+def cluster() -> ClusterProvider:
+    provider = select_provider()
+    try:
+        provider.up()
+    except Exception as error:
+        pytest.fail(f"the {provider.name} cluster could not come up: {error}", pytrace=False)
+    return provider
+
+
+@pytest.fixture(scope="session")
+def api_client(cluster: ClusterProvider) -> Any:
+    from kubernetes import config
+
+    return config.new_client_from_config(
+        config_file=str(cluster.kubeconfig), context=cluster.context
+    )
+
+
+@pytest.fixture(scope="session")
+def core_v1(api_client: Any) -> Any:
+    from kubernetes import client
+
+    return client.CoreV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def apps_v1(api_client: Any) -> Any:
+    from kubernetes import client
+
+    return client.AppsV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def batch_v1(api_client: Any) -> Any:
+    from kubernetes import client
+
+    return client.BatchV1Api(api_client)
+
+
+@pytest.fixture
+def namespace(core_v1: Any) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards."""
+    from kubernetes import client
+
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    # The service account controller creates `default` asynchronously; pods need it.
+    wait_until(
+        f"service account default in {name}",
+        lambda: core_v1.read_namespaced_service_account("default", name),
+        60,
+    )
+    yield name
+    core_v1.delete_namespace(name)
