@@ -38,6 +38,9 @@ class Environment:
     resources: dict[str, dict[str, str]]
     config: dict[str, str] = field(default_factory=dict)
     required: tuple[str, ...] = ()
+    # "registry": pods pull the image (its digest is resolved there); "nodes": the image was
+    # loaded straight into the nodes (kind load), so every node must have it.
+    image_source: str = "registry"
 
 
 def environment_names() -> list[str]:
@@ -99,4 +102,11 @@ def _environment(name: str, raw: dict[str, Any]) -> Environment:
         resources=resources,
         config={str(k): str(v) for k, v in (raw.get("config") or {}).items()},
         required=tuple(str(k) for k in raw.get("required") or ()),
+        image_source=_image_source(raw.get("image_source", "registry")),
     )
+
+
+def _image_source(value: object) -> str:
+    if value not in {"registry", "nodes"}:
+        raise ValueError(f"'image_source' {value!r} (registry or nodes)")
+    return str(value)

@@ -1,0 +1,132 @@
+"""`inv build`: docker buildx build of docker/backend.Dockerfile (the docker SDK does not cover
+buildx), tagged sha-<short commit>, OCI labels, registry build cache, digest printed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from eq_deploy.errors import DeployError, UsageError
+from eq_deploy.images import image_for, parse_image
+from eq_deploy.settings import REPO_ROOT, check_tag, is_loopback
+
+DOCKERFILE = REPO_ROOT / "docker" / "backend.Dockerfile"
+
+
+@dataclass
+class BuildOptions:
+    repository: str
+    tag: str | None = None
+    platforms: str = ""
+    push: bool = False
+    load: bool = False
+    allow_dirty: bool = False
+    allow_tag: bool = False
+    build_args: list[str] = field(default_factory=list)
+    cache: bool = True
+    builder: str = ""
+
+
+@dataclass
+class BuildResult:
+    image: str
+    digest: str
+    command: list[str]
+
+
+def git(*args: str) -> str:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise DeployError(
+            f"git {' '.join(args)} failed: {getattr(exc, 'stderr', '') or exc}".strip()
+        ) from None
+    return out.stdout.strip()
+
+
+def default_tag() -> str:
+    return f"sha-{git('rev-parse', '--short=7', 'HEAD')}"
+
+
+def source_url() -> str:
+    try:
+        url = git("remote", "get-url", "origin")
+    except DeployError:
+        return ""
+    return url
+
+
+def build_command(opts: BuildOptions, tag: str, metadata_file: Path) -> list[str]:
+    """The buildx command line (pure, so tests can read it)."""
+    ref = image_for(opts.repository, tag)
+    registry_host = ref.registry_host.rsplit(":", 1)[0].strip("[]")
+    insecure = ",registry.insecure=true" if is_loopback(registry_host) else ""
+    cmd = ["docker", "buildx", "build", "--file", str(DOCKERFILE), "--progress", "plain"]
+    if opts.builder:
+        cmd += ["--builder", opts.builder]
+    if opts.platforms:
+        cmd += ["--platform", opts.platforms]
+    revision = git("rev-parse", "HEAD")
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    build_args = {"REVISION": revision, "CREATED": created, "SOURCE": source_url(), "VERSION": tag}
+    for arg in opts.build_args:
+        key, sep, value = arg.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--build-arg {arg!r} is not NAME=VALUE")
+        build_args[key] = value
+    for key, value in build_args.items():
+        cmd += ["--build-arg", f"{key}={value}"]
+    # Labels on the image config as well as the Dockerfile's, so they hold for any Dockerfile.
+    for key, value in (
+        ("revision", revision),
+        ("created", created),
+        ("source", build_args["SOURCE"]),
+    ):
+        cmd += ["--label", f"org.opencontainers.image.{key}={value}"]
+    if opts.cache and opts.push:
+        cache_ref = f"{ref.repository}:buildcache"
+        cmd += ["--cache-from", f"type=registry,ref={cache_ref}{insecure}"]
+        cmd += ["--cache-to", f"type=registry,ref={cache_ref},mode=max{insecure}"]
+    if opts.push:
+        cmd += ["--output", f"type=image,name={ref},push=true{insecure}"]
+    elif opts.load:
+        cmd += ["--load", "--tag", str(ref)]
+    else:
+        cmd += ["--tag", str(ref)]
+    cmd += ["--metadata-file", str(metadata_file), str(REPO_ROOT)]
+    return cmd
+
+
+def build(opts: BuildOptions) -> BuildResult:
+    if opts.push and opts.load:
+        raise UsageError("--push and --load exclude each other")
+    if opts.load and "," in opts.platforms:
+        raise UsageError("--load takes one --platform (a docker image store holds one)")
+    try:
+        parse_image(opts.repository)
+    except ValueError as exc:
+        raise UsageError(f"--image {exc}") from None
+    if not opts.allow_dirty and git("status", "--porcelain", "--untracked-files=no"):
+        raise UsageError("the work tree has uncommitted changes; commit them or pass --allow-dirty")
+    tag = check_tag(opts.tag or default_tag(), allow_tag=opts.allow_tag)
+    if shutil.which("docker") is None:
+        raise DeployError("docker CLI not found (buildx builds need docker and the buildx plugin)")
+    with tempfile.TemporaryDirectory() as tmp:
+        metadata = Path(tmp) / "metadata.json"
+        cmd = build_command(opts, tag, metadata)
+        result = subprocess.run(cmd, cwd=REPO_ROOT, check=False)
+        if result.returncode != 0:
+            raise DeployError(
+                f"docker buildx build failed (exit {result.returncode}); see its output above"
+            )
+        digest = ""
+        if metadata.exists():
+            digest = json.loads(metadata.read_text()).get("containerimage.digest", "")
+    return BuildResult(image=str(image_for(opts.repository, tag)), digest=digest, command=cmd)

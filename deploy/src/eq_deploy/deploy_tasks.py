@@ -1,0 +1,335 @@
+"""The deploy tool's invoke tasks. They only parse flags and call eq_deploy.deploy; a
+DeployError becomes one `error: ...` line and exit status 1 (2 for bad input)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task as invoke_task
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def task(**kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """invoke's @task without generated short flags (long flags read better in scripts)."""
+    return functools.partial(invoke_task, auto_shortflags=False, **kwargs)
+
+
+WHERE_HELP = {
+    "env": "environment: local (NodePort 30080) or cloud (LoadBalancer, HPA, PDB) [local]",
+    "context": "kubeconfig context [KUBE_CONTEXT, else the current context]",
+    "namespace": "namespace [K8S_NAMESPACE, else the environment's]",
+    "env_file": "settings file [.env]",
+}
+
+
+def reports_errors(func: F) -> F:
+    """Turn a DeployError into `error: <message>` (+ its detail lines) and a non-zero exit."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from eq_deploy.errors import DeployError
+
+        try:
+            return func(*args, **kwargs)
+        except DeployError as exc:
+            if exc.detail:
+                print(exc.detail, file=sys.stderr)
+            print(f"error: {exc.message}", file=sys.stderr)
+            raise Exit(code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            raise Exit(code=130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _target(env: str, context: str | None, namespace: str | None, env_file: str | None) -> Any:
+    from eq_deploy.deploy import Target
+
+    return Target(
+        environment=env,
+        context=context or None,
+        namespace=namespace or None,
+        env_file=Path(env_file) if env_file else None,
+    )
+
+
+def _reporter() -> Any:
+    from eq_deploy.progress import Reporter
+
+    return Reporter()
+
+
+@task(
+    help={
+        "tag": "image tag [sha-<short HEAD>]",
+        "platform": "target platforms, e.g. linux/amd64,linux/arm64 [the builder's]",
+        "push": "push to the registry (with a registry build cache)",
+        "load": "load into the local docker image store (one platform)",
+        "image": "image repository [IMAGE, else the environment's]",
+        "env": "environment whose image repository is the default [local]",
+        "allow_dirty": "build even with uncommitted changes",
+        "allow_tag": "accept a tag that is not sha-<hex>",
+        "build_arg": "NAME=VALUE passed to the build, e.g. BASE_IMAGE=... (repeatable)",
+        "builder": "buildx builder to use [the current one]",
+        "no_cache": "no registry build cache",
+    },
+    iterable=["build_arg"],
+)
+@reports_errors
+def build(
+    c: Context,
+    tag: str = "",
+    platform: str = "",
+    push: bool = False,
+    load: bool = False,
+    image: str = "",
+    env: str = "local",
+    allow_dirty: bool = False,
+    allow_tag: bool = False,
+    build_arg: list[str] | None = None,
+    builder: str = "",
+    no_cache: bool = False,
+) -> None:
+    """Build the backend image with docker buildx (tag sha-<commit>, OCI labels, digest)."""
+    from eq_deploy.build import BuildOptions
+    from eq_deploy.build import build as run_build
+    from eq_deploy.environments import load_environment
+    from eq_deploy.settings import load_settings
+
+    repository = image or load_settings().get("IMAGE") or load_environment(env).image_repository
+    from eq_deploy.images import parse_image
+
+    repo = parse_image(repository)
+    result = run_build(
+        BuildOptions(
+            repository=repo.repository,
+            tag=tag or None,
+            platforms=platform,
+            push=push,
+            load=load,
+            allow_dirty=allow_dirty,
+            allow_tag=allow_tag,
+            build_args=list(build_arg or []),
+            builder=builder,
+            cache=not no_cache,
+        )
+    )
+    print(f"built {result.image}" + (f"@{result.digest}" if result.digest else ""))
+    if result.digest:
+        print(f"digest {result.digest}")
+
+
+@task(
+    help={
+        "tag": "image tag to render (sha-<commit>)",
+        **{k: v for k, v in WHERE_HELP.items() if k != "context"},
+        "out": "write one YAML file per object into DIR instead of printing",
+        "image": "full image reference to use instead of <repository>:<tag>",
+        "allow_tag": "accept a tag that is not sha-<hex>",
+    }
+)
+@reports_errors
+def render(
+    c: Context,
+    tag: str,
+    env: str = "local",
+    out: str = "",
+    image: str = "",
+    env_file: str = "",
+    namespace: str = "",
+    allow_tag: bool = False,
+) -> None:
+    """Print the exact objects deploy would apply, as YAML, secrets redacted."""
+    from eq_deploy.render import render_manifests, to_yaml
+    from eq_deploy.settings import check_tag, load_settings
+
+    check_tag(tag, allow_tag=allow_tag)
+    path = Path(env_file) if env_file else None
+    values = dict(load_settings(path).values) if (path or Path(".env").exists()) else None
+    if namespace:
+        from eq_deploy.settings import sample_values
+
+        values = {**(values if values is not None else sample_values()), "K8S_NAMESPACE": namespace}
+    objects = render_manifests(env, tag, image=image or None, values=values)
+    if not out:
+        sys.stdout.write(to_yaml(objects))
+        return
+    target = Path(out)
+    target.mkdir(parents=True, exist_ok=True)
+    for index, obj in enumerate(objects, 1):
+        name = f"{index:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
+        (target / name).write_text(to_yaml([obj]))
+    print(f"wrote {len(objects)} objects to {target}/")
+
+
+@task(
+    help={
+        "tag": "image tag to deploy (sha-<commit>)",
+        **WHERE_HELP,
+        "timeout": "seconds to wait for the migration and for the rollout [300]",
+        "dry_run": "server-side dry run: show the diff, change nothing",
+        "smoke": "run the smoke checks after the rollout (--no-smoke skips them)",
+        "smoke_url": "base URL for smoke checks [the Service's, else a port-forward]",
+        "rollback_on_failure": "roll a failed rollout back (--no-rollback-on-failure: leave it)",
+        "allow_tag": "accept a tag that is not sha-<hex>",
+        "force_unlock": "remove another deploy's lock first (when that deploy is gone)",
+    }
+)
+@reports_errors
+def deploy(
+    c: Context,
+    tag: str,
+    env: str = "local",
+    context: str = "",
+    namespace: str = "",
+    env_file: str = "",
+    timeout: int = 300,
+    dry_run: bool = False,
+    smoke: bool = True,
+    smoke_url: str = "",
+    rollback_on_failure: bool = True,
+    allow_tag: bool = False,
+    force_unlock: bool = False,
+) -> None:
+    """Deploy a tag: preflight, config, migrate Job, rollout, smoke, record history."""
+    from eq_deploy.deploy import DeployOptions
+    from eq_deploy.deploy import deploy as run_deploy
+
+    run_deploy(
+        DeployOptions(
+            tag=tag,
+            target=_target(env, context, namespace, env_file),
+            timeout=timeout,
+            dry_run=dry_run,
+            smoke=smoke,
+            smoke_url=smoke_url,
+            rollback_on_failure=rollback_on_failure,
+            allow_tag=allow_tag,
+            force_unlock=force_unlock,
+        ),
+        _reporter(),
+    )
+
+
+@task(
+    help={
+        "to": "tag to roll back to [the previous successful deploy]",
+        **WHERE_HELP,
+        "timeout": "seconds to wait for the rollout [300]",
+        "force": "roll back even when the live schema is unknown to the target build",
+        "smoke": "run the smoke checks (--no-smoke skips them)",
+        "smoke_url": "base URL for smoke checks",
+        "force_unlock": "remove another deploy's lock first",
+    }
+)
+@reports_errors
+def rollback(
+    c: Context,
+    to: str = "",
+    env: str = "local",
+    context: str = "",
+    namespace: str = "",
+    env_file: str = "",
+    timeout: int = 300,
+    force: bool = False,
+    smoke: bool = True,
+    smoke_url: str = "",
+    force_unlock: bool = False,
+) -> None:
+    """Roll back to a prior successful deploy (its Deployment, not its migration)."""
+    from eq_deploy.deploy import RollbackOptions
+    from eq_deploy.deploy import rollback as run_rollback
+
+    run_rollback(
+        RollbackOptions(
+            to=to or None,
+            target=_target(env, context, namespace, env_file),
+            timeout=timeout,
+            force=force,
+            smoke=smoke,
+            smoke_url=smoke_url,
+            force_unlock=force_unlock,
+        ),
+        _reporter(),
+    )
+
+
+@task(help={**WHERE_HELP, "json": "print JSON"})
+@reports_errors
+def history(
+    c: Context,
+    env: str = "local",
+    context: str = "",
+    namespace: str = "",
+    env_file: str = "",
+    json: bool = False,
+) -> None:
+    """Show the deploys recorded in the cluster (newest first, last 10)."""
+    from eq_deploy.deploy import show_history
+
+    show_history(_target(env, context, namespace, env_file), _reporter(), as_json=json)
+
+
+@task(help=dict(WHERE_HELP))
+@reports_errors
+def status(
+    c: Context, env: str = "local", context: str = "", namespace: str = "", env_file: str = ""
+) -> None:
+    """Show what is deployed: tag, image, readiness, pods, last deploy, lock."""
+    from eq_deploy.deploy import show_status
+
+    show_status(_target(env, context, namespace, env_file), _reporter())
+
+
+@task(
+    help={
+        "tag": "image tag to compare (sha-<commit>)",
+        **WHERE_HELP,
+        "allow_tag": "accept a tag that is not sha-<hex>",
+    }
+)
+@reports_errors
+def diff(
+    c: Context,
+    tag: str,
+    env: str = "local",
+    context: str = "",
+    namespace: str = "",
+    env_file: str = "",
+    allow_tag: bool = False,
+) -> None:
+    """Show what deploying a tag would change (server-side dry run), changing nothing."""
+    from eq_deploy.deploy import diff as run_diff
+
+    run_diff(tag, _target(env, context, namespace, env_file), _reporter(), allow_tag=allow_tag)
+
+
+@task(
+    help={
+        "url": "base URL [the Service's, else a port-forward]",
+        **WHERE_HELP,
+        "deadline": "seconds to keep retrying [60]",
+    }
+)
+@reports_errors
+def smoke(
+    c: Context,
+    url: str = "",
+    env: str = "local",
+    context: str = "",
+    namespace: str = "",
+    env_file: str = "",
+    deadline: int = 60,
+) -> None:
+    """Check /health (deployed sha), /health/db and /api/v1/topics/ of the running API."""
+    from eq_deploy.deploy import run_smoke
+
+    run_smoke(_target(env, context, namespace, env_file), _reporter(), url=url, deadline=deadline)

@@ -1,0 +1,300 @@
+"""The one place that talks to the Kubernetes API.
+
+Everything goes through `Kube`: server-side apply with one field manager, get/list/delete,
+pod logs and events. The kubernetes client is imported here, lazily, so importing the deploy
+tool (and `inv --list`) stays fast. Objects are plain dicts, as rendered.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from eq_deploy.errors import DeployError
+from eq_deploy.render import REDACTED_ANNOTATION
+
+FIELD_MANAGER = "eq-deploy"
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Kind:
+    prefix: str  # "api/v1" or "apis/<group>/<version>"
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return self.prefix.removeprefix("api/").removeprefix("apis/")
+
+
+KINDS: dict[str, Kind] = {
+    "Namespace": Kind("api/v1", "namespaces", namespaced=False),
+    "Node": Kind("api/v1", "nodes", namespaced=False),
+    "ConfigMap": Kind("api/v1", "configmaps"),
+    "Secret": Kind("api/v1", "secrets"),
+    "Service": Kind("api/v1", "services"),
+    "Pod": Kind("api/v1", "pods"),
+    "Event": Kind("api/v1", "events"),
+    "Job": Kind("apis/batch/v1", "jobs"),
+    "Deployment": Kind("apis/apps/v1", "deployments"),
+    "ReplicaSet": Kind("apis/apps/v1", "replicasets"),
+    "PodDisruptionBudget": Kind("apis/policy/v1", "poddisruptionbudgets"),
+    "HorizontalPodAutoscaler": Kind("apis/autoscaling/v2", "horizontalpodautoscalers"),
+    "Ingress": Kind("apis/networking.k8s.io/v1", "ingresses"),
+    "Lease": Kind("apis/coordination.k8s.io/v1", "leases"),
+}
+
+
+class KubeError(DeployError):
+    """An API call failed; `status` is the HTTP status (0 when the server was not reached)."""
+
+    def __init__(self, message: str, status: int, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+def path_for(kind: str, name: str | None = None, namespace: str | None = None) -> str:
+    info = KINDS[kind]
+    parts = ["", info.prefix]
+    if info.namespaced:
+        if namespace is None:
+            raise ValueError(f"{kind} needs a namespace")
+        parts += ["namespaces", quote(namespace, safe="")]
+    parts.append(info.plural)
+    if name is not None:
+        parts.append(quote(name, safe=""))
+    return "/".join(parts)
+
+
+class Kube:
+    """A connection to one cluster (a kubeconfig context)."""
+
+    def __init__(self, context: str | None = None, kubeconfig: str | None = None) -> None:
+        from kubernetes import config
+        from kubernetes.client import ApiClient, Configuration
+        from kubernetes.config.config_exception import ConfigException
+
+        configuration = Configuration()
+        try:
+            contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+            chosen = context or (current or {}).get("name")
+            if context and context not in {c["name"] for c in contexts}:
+                raise DeployError(f"--context {context!r}: no such context in the kubeconfig")
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, context=chosen, client_configuration=configuration
+            )
+        except (ConfigException, FileNotFoundError) as exc:
+            raise DeployError(
+                f"no usable kubeconfig ({exc}); set KUBECONFIG or --context"
+            ) from None
+        self.context: str = chosen or ""
+        self.server: str = configuration.host
+        self._api = ApiClient(configuration)
+
+    # --- raw requests ---------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float = 30,
+        raw: bool = False,
+    ) -> Any:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        url = self.server + path
+        if query:
+            url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
+        headers = self._auth_headers({"Accept": "application/json", "Content-Type": content_type})
+        try:
+            response = self._api.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=timeout
+            )
+            data = response.read()  # type: ignore[no-untyped-call]
+        except ApiException as exc:
+            message = _api_message(exc)
+            raise KubeError(
+                f"{method} {path}: {message}", status=exc.status or 0, reason=exc.reason or ""
+            ) from None
+        except (HTTPError, OSError) as exc:
+            raise KubeError(
+                f"cluster unreachable at {self.server} (context {self.context}): {_short(exc)}",
+                status=0,
+            ) from None
+        if raw:
+            return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+        return json.loads(data) if data else None
+
+    def _auth_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        # Same as the generated API methods do: bearer tokens (exec plugins, service accounts)
+        # go in a header; client certificates are configured on the connection pool.
+        self._api.update_params_for_auth(headers, [], ["BearerToken"], "", "GET", None)
+        return headers
+
+    # --- objects ----------------------------------------------------------------------------
+    def version(self) -> str:
+        info = self.request("GET", "/version", timeout=10)
+        return str(info.get("gitVersion", "?"))
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
+        try:
+            obj: Obj = self.request("GET", path_for(kind, name, namespace))
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return obj
+
+    def items(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        labels: str | None = None,
+        fields: str | None = None,
+    ) -> list[Obj]:
+        query = {"labelSelector": labels, "fieldSelector": fields}
+        result = self.request("GET", path_for(kind, None, namespace), query=query)
+        items: list[Obj] = result.get("items") or []
+        return items
+
+    def apply(self, obj: Obj, *, dry_run: bool = False) -> Obj:
+        """Server-side apply with the tool's field manager (taking over conflicting fields)."""
+        annotations = obj.get("metadata", {}).get("annotations") or {}
+        if annotations.get(REDACTED_ANNOTATION):
+            raise DeployError(
+                f"refusing to apply a redacted {obj['kind']} (render with redact_secrets=False)"
+            )
+        kind, meta = obj["kind"], obj["metadata"]
+        query = {
+            "fieldManager": FIELD_MANAGER,
+            "force": "true",
+            "dryRun": "All" if dry_run else None,
+        }
+        result: Obj = self.request(
+            "PATCH",
+            path_for(kind, meta["name"], meta.get("namespace")),
+            query=query,
+            body=obj,
+            content_type="application/apply-patch+yaml",
+        )
+        return result
+
+    def create(self, obj: Obj) -> Obj:
+        meta = obj["metadata"]
+        result: Obj = self.request(
+            "POST",
+            path_for(obj["kind"], None, meta.get("namespace")),
+            body=obj,
+            query={"fieldManager": FIELD_MANAGER},
+        )
+        return result
+
+    def replace(self, obj: Obj) -> Obj:
+        meta = obj["metadata"]
+        result: Obj = self.request(
+            "PUT",
+            path_for(obj["kind"], meta["name"], meta.get("namespace")),
+            body=obj,
+            query={"fieldManager": FIELD_MANAGER},
+        )
+        return result
+
+    def delete(
+        self,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str = "Background",
+        resource_version: str | None = None,
+    ) -> bool:
+        body: Obj = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
+        if resource_version:
+            body["preconditions"] = {"resourceVersion": resource_version}
+        try:
+            self.request("DELETE", path_for(kind, name, namespace), body=body)
+        except KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    # --- pods -------------------------------------------------------------------------------
+    def pod_logs(
+        self,
+        name: str,
+        namespace: str,
+        *,
+        container: str | None = None,
+        tail: int | None = 40,
+        previous: bool = False,
+    ) -> str:
+        query: dict[str, Any] = {"container": container, "tailLines": tail}
+        if previous:
+            query["previous"] = "true"
+        try:
+            text: str = self.request(
+                "GET", path_for("Pod", name, namespace) + "/log", query=query, raw=True
+            )
+        except KubeError as exc:
+            return f"(no logs: {exc.message})"
+        return text
+
+    def events_for(self, namespace: str, kind: str, name: str) -> list[Obj]:
+        fields = f"involvedObject.kind={kind},involvedObject.name={name}"
+        events = self.items("Event", namespace, fields=fields)
+        return sorted(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+
+
+def _api_message(exc: Any) -> str:
+    try:
+        body = json.loads(exc.body)
+        return str(body.get("message") or exc.reason)
+    except (TypeError, ValueError):
+        return f"{exc.status} {exc.reason}"
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    # urllib3 wraps the reason several times; the last part names the cause.
+    for marker in ("Caused by ", "NewConnectionError"):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+    return text.strip("(): ")[:160]
+
+
+def strip_server_fields(obj: Obj) -> Obj:
+    """What is left of a live object when the server's bookkeeping is removed (for diffs and
+    for re-applying a captured object)."""
+    out = json.loads(json.dumps(obj))
+    meta = out.get("metadata", {})
+    for key in (
+        "managedFields",
+        "resourceVersion",
+        "uid",
+        "creationTimestamp",
+        "generation",
+        "selfLink",
+    ):
+        meta.pop(key, None)
+    annotations = meta.get("annotations") or {}
+    for key in list(annotations):
+        if (
+            key.startswith("deployment.kubernetes.io/")
+            or key == "kubectl.kubernetes.io/last-applied-configuration"
+        ):
+            del annotations[key]
+    if not annotations:
+        meta.pop("annotations", None)
+    out.pop("status", None)
+    result: Obj = out
+    return result

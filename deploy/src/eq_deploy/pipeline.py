@@ -1,0 +1,81 @@
+"""Named steps, each with `apply` and `wait`, run by one runner that owns progress output,
+timing and failure reporting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from eq_deploy.errors import DeployError
+from eq_deploy.progress import Reporter
+
+Status = Callable[[str], None]
+
+
+@dataclass
+class Step:
+    name: str
+    apply: Callable[[], str | None]
+    # Waits for what `apply` started; gets a callback for live status lines.
+    wait: Callable[[Status], str | None] | None = None
+
+
+@dataclass
+class StepTiming:
+    name: str
+    apply_seconds: float
+    wait_seconds: float
+    ok: bool
+    note: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return self.apply_seconds + self.wait_seconds
+
+
+@dataclass
+class Runner:
+    reporter: Reporter
+    total: int
+    timings: list[StepTiming] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def run(self, step: Step) -> StepTiming:
+        """Run one step; on failure report it (with its detail lines) and re-raise."""
+        index = len(self.timings) + 1
+        t0 = time.monotonic()
+        apply_s = wait_s = 0.0
+        note: str | None = ""
+        try:
+            note = step.apply()
+            apply_s = time.monotonic() - t0
+            if step.wait is not None:
+                t1 = time.monotonic()
+                prefix = f"[{index}/{self.total}] {step.name}: "
+                try:
+                    note = step.wait(lambda text: self.reporter.status(prefix + text)) or note
+                finally:
+                    wait_s = time.monotonic() - t1
+        except DeployError as exc:
+            if not apply_s:
+                apply_s = time.monotonic() - t0
+            timing = StepTiming(step.name, apply_s, wait_s, ok=False, note=exc.message)
+            self.timings.append(timing)
+            self.reporter.step(index, self.total, step.name, timing.seconds, exc.message, ok=False)
+            if exc.detail:
+                self.reporter.detail(exc.detail)
+                exc.detail = ""  # shown once
+            raise
+        timing = StepTiming(step.name, apply_s, wait_s, ok=True, note=note or "")
+        self.timings.append(timing)
+        self.reporter.step(index, self.total, step.name, timing.seconds, note or "")
+        return timing
+
+    def waited(self, *names: str) -> float:
+        """Seconds spent waiting on Kubernetes in the named steps."""
+        return sum(t.wait_seconds for t in self.timings if t.name in names)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
