@@ -29,9 +29,18 @@ from litestar.types import (
 
 from eq_backend.context import AppContext
 from eq_backend.db.engine import Database, create_engine
+from eq_backend.domain.analysis.controllers import AnalysisController
+from eq_backend.domain.analysis.services import AnalysisService
+from eq_backend.domain.auth.controllers import AuthController
+from eq_backend.domain.comments.controllers import CommentController
+from eq_backend.domain.comments.services import CommentService
+from eq_backend.domain.situations.controllers import SituationController
+from eq_backend.domain.situations.services import SituationService
 from eq_backend.domain.system.controllers import HealthController, metrics
 from eq_backend.domain.topics.controllers import TopicController
 from eq_backend.domain.topics.services import TopicService
+from eq_backend.domain.users.controllers import UserController
+from eq_backend.domain.users.services import UserService
 from eq_backend.errors import handle_http_exception, handle_unexpected
 from eq_backend.gauges import run_gauge_refresher
 from eq_backend.observability import Metrics, access_logger, configure_logging
@@ -128,9 +137,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await db.dispose()
 
     return EQLitestar(
-        route_handlers=[HealthController, metrics, TopicController, openapi_json, docs],
+        route_handlers=[
+            HealthController,
+            metrics,
+            AuthController,
+            UserController,
+            TopicController,
+            SituationController,
+            CommentController,
+            AnalysisController,
+            openapi_json,
+            docs,
+        ],
         dependencies={
             "topic_service": _singleton(TopicService(db)),
+            "user_service": _singleton(UserService(db)),
+            "situation_service": _singleton(SituationService(db)),
+            "comment_service": _singleton(CommentService(db)),
+            "analysis_service": _singleton(AnalysisService(db, ctx.redis, ctx.http, settings)),
         },
         exception_handlers={HTTPException: handle_http_exception, Exception: handle_unexpected},
         cors_config=CORSConfig(

@@ -7,13 +7,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from eq_backend.domain.users.schemas import UserBrief
+
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
-
-
-class UserBrief(msgspec.Struct):
-    id: int
-    name: str | None
-    picture: str | None
 
 
 class SituationOut(msgspec.Struct):

@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get, post, put
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
 
 from eq_backend.deps import provide_caller_id
 from eq_backend.domain.situations.schemas import SituationOut
@@ -19,22 +20,33 @@ class TopicController(Controller):
     tags = ["topics"]  # noqa: RUF012
 
     @get("/")
-    async def list_topics(self, topic_service: TopicService) -> Envelope[list[TopicOut]]:
+    async def list_topics(
+        self, topic_service: NamedDependency[TopicService]
+    ) -> Envelope[list[TopicOut]]:
         return ok("Topics retrieved successfully", await topic_service.all())
 
     @get("/{topic_id:str}")
-    async def get_topic(self, topic_service: TopicService, topic_id: int) -> Envelope[TopicOut]:
+    async def get_topic(
+        self, topic_service: NamedDependency[TopicService], topic_id: FromPath[int]
+    ) -> Envelope[TopicOut]:
         return ok("Topic retrieved successfully", await topic_service.get(topic_id))
 
     @post("/", status_code=200, dependencies={"caller_id": Provide(provide_caller_id)})
     async def create_topic(
-        self, topic_service: TopicService, caller_id: int, data: TopicIn
+        self,
+        topic_service: NamedDependency[TopicService],
+        caller_id: NamedDependency[int],
+        data: JSONBody[TopicIn],
     ) -> Envelope[TopicOut]:
         return ok("Topic created successfully", await topic_service.create(data.name))
 
     @put("/{topic_id:str}", dependencies={"caller_id": Provide(provide_caller_id)})
     async def update_topic(
-        self, topic_service: TopicService, caller_id: int, topic_id: int, data: TopicIn
+        self,
+        topic_service: NamedDependency[TopicService],
+        caller_id: NamedDependency[int],
+        topic_id: FromPath[int],
+        data: JSONBody[TopicIn],
     ) -> Envelope[TopicOut]:
         return ok("Topic updated successfully", await topic_service.update(topic_id, data.name))
 
@@ -42,13 +54,16 @@ class TopicController(Controller):
         "/{topic_id:str}", status_code=200, dependencies={"caller_id": Provide(provide_caller_id)}
     )
     async def delete_topic(
-        self, topic_service: TopicService, caller_id: int, topic_id: int
+        self,
+        topic_service: NamedDependency[TopicService],
+        caller_id: NamedDependency[int],
+        topic_id: FromPath[int],
     ) -> Envelope[None]:
         await topic_service.delete(topic_id)
         return ok("Topic deleted successfully", None)
 
     @get("/{topic_id:str}/situations")
     async def topic_situations(
-        self, topic_service: TopicService, topic_id: int
+        self, topic_service: NamedDependency[TopicService], topic_id: FromPath[int]
     ) -> Envelope[list[SituationOut]]:
         return ok("Situations retrieved successfully", await topic_service.situations(topic_id))

@@ -1,0 +1,81 @@
+"""/api/v1/comments"""
+# Path ids are declared `:str` and typed `int`: a non-integer id is a 422, not a 404.
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, post, put
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
+
+from eq_backend.deps import provide_caller_id
+from eq_backend.domain.comments.schemas import (
+    CommentIn,
+    CommentOut,
+    CommentUpdate,
+    CommentWithSituationIn,
+)
+from eq_backend.domain.comments.services import CommentService
+from eq_backend.envelope import Envelope, ok
+
+_AUTH = {"caller_id": Provide(provide_caller_id)}
+
+
+class CommentController(Controller):
+    path = "/api/v1/comments"
+    tags = ["comments"]  # noqa: RUF012
+
+    @get("/situations/{situation_id:str}/comments")
+    async def list_for_situation(
+        self, comment_service: NamedDependency[CommentService], situation_id: FromPath[int]
+    ) -> Envelope[list[CommentOut]]:
+        return ok(
+            "Comments retrieved successfully", await comment_service.for_situation(situation_id)
+        )
+
+    @post("/situations/{situation_id:str}/comments", status_code=200, dependencies=_AUTH)
+    async def create_for_situation(
+        self,
+        comment_service: NamedDependency[CommentService],
+        caller_id: NamedDependency[int],
+        situation_id: FromPath[int],
+        data: JSONBody[CommentIn],
+    ) -> Envelope[CommentOut]:
+        created = await comment_service.create(caller_id, situation_id, data.content)
+        return ok("Comment created successfully", created)
+
+    @post("/situations/comments", status_code=200, dependencies=_AUTH)
+    async def create(
+        self,
+        comment_service: NamedDependency[CommentService],
+        caller_id: NamedDependency[int],
+        data: JSONBody[CommentWithSituationIn],
+    ) -> Envelope[CommentOut]:
+        created = await comment_service.create(caller_id, data.situation_id, data.content)
+        return ok("Comment created successfully", created)
+
+    @get("/{comment_id:str}")
+    async def get_comment(
+        self, comment_service: NamedDependency[CommentService], comment_id: FromPath[int]
+    ) -> Envelope[CommentOut]:
+        return ok("Comment retrieved successfully", await comment_service.get(comment_id))
+
+    @put("/{comment_id:str}", dependencies=_AUTH)
+    async def update_comment(
+        self,
+        comment_service: NamedDependency[CommentService],
+        caller_id: NamedDependency[int],
+        comment_id: FromPath[int],
+        data: JSONBody[CommentUpdate],
+    ) -> Envelope[CommentOut]:
+        updated = await comment_service.update(caller_id, comment_id, data.content)
+        return ok("Comment updated successfully", updated)
+
+    @delete("/{comment_id:str}", status_code=200, dependencies=_AUTH)
+    async def delete_comment(
+        self,
+        comment_service: NamedDependency[CommentService],
+        caller_id: NamedDependency[int],
+        comment_id: FromPath[int],
+    ) -> Envelope[None]:
+        await comment_service.delete(caller_id, comment_id)
+        return ok("Comment deleted successfully", None)

@@ -1,0 +1,35 @@
+"""Comment payloads. The commenter is shown as {id, name, picture}: never an email."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from eq_backend.domain.users.schemas import UserBrief
+
+Content = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class CommentIn(msgspec.Struct):
+    content: Content
+
+
+class CommentWithSituationIn(msgspec.Struct):
+    content: Content
+    situation_id: int
+
+
+class CommentUpdate(msgspec.Struct):
+    content: Content | None = None
+
+
+class CommentOut(msgspec.Struct):
+    content: str
+    situation_id: int | None
+    id: int
+    user_id: int | None
+    sentiment_analysis: dict[str, Any] | None
+    created_at: datetime
+    user: UserBrief | None

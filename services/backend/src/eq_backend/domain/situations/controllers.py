@@ -1,0 +1,188 @@
+"""/api/v1/situations"""
+# Path ids are declared `:str` and typed `int`: a non-integer id is a 422, not a 404.
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, post, put
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from eq_backend.deps import provide_caller_id, provide_viewer_id
+from eq_backend.domain.comments.schemas import CommentIn, CommentOut
+from eq_backend.domain.comments.services import CommentService
+from eq_backend.domain.situations.schemas import (
+    ContributedItem,
+    ContributedOut,
+    ContributeIn,
+    Feed,
+    FeedItem,
+    ReactionDeleteIn,
+    ReactionIn,
+    ReactionOut,
+    SituationIn,
+    SituationOut,
+    SituationUpdate,
+)
+from eq_backend.domain.situations.services import SituationService
+from eq_backend.envelope import Envelope, ok
+from eq_backend.errors import Unprocessable
+
+_AUTH = {"caller_id": Provide(provide_caller_id)}
+_OPT = {"viewer_id": Provide(provide_viewer_id)}
+
+
+class SituationController(Controller):
+    path = "/api/v1/situations"
+    tags = ["situations"]  # noqa: RUF012
+
+    @get("/contributed", dependencies=_AUTH)
+    async def contributed(
+        self, situation_service: NamedDependency[SituationService], caller_id: NamedDependency[int]
+    ) -> Envelope[list[ContributedItem]]:
+        return ok(
+            "Contributed situations retrieved successfully",
+            await situation_service.contributed(caller_id),
+        )
+
+    @get("/feed", dependencies=_OPT)
+    async def feed(
+        self,
+        situation_service: NamedDependency[SituationService],
+        viewer_id: NamedDependency[int | None],
+        page: FromQuery[int] = 1,
+        limit: FromQuery[int] = 10,
+        sort_by: FromQuery[str] = "created_at",
+        sort_order: FromQuery[str] = "desc",
+    ) -> Envelope[Feed]:
+        """Public feed; `sort_by` only knows `created_at` (ties broken by id)."""
+        result = await situation_service.feed(viewer_id, page, limit, sort_order)
+        return ok("Situations feed retrieved successfully", result)
+
+    @get("/user/me", dependencies=_AUTH)
+    async def mine(
+        self, situation_service: NamedDependency[SituationService], caller_id: NamedDependency[int]
+    ) -> Envelope[list[SituationOut]]:
+        return ok("User situations retrieved successfully", await situation_service.mine(caller_id))
+
+    @get("/user/{user_id:str}", dependencies=_OPT)
+    async def by_user(
+        self,
+        situation_service: NamedDependency[SituationService],
+        viewer_id: NamedDependency[int | None],
+        user_id: FromPath[int],
+    ) -> Envelope[list[FeedItem]]:
+        return ok(
+            "User situations retrieved successfully",
+            await situation_service.by_author(user_id, viewer_id),
+        )
+
+    @get("/{situation_id:str}")
+    async def get_situation(
+        self, situation_service: NamedDependency[SituationService], situation_id: FromPath[int]
+    ) -> Envelope[SituationOut]:
+        return ok("Situation retrieved successfully", await situation_service.get(situation_id))
+
+    @post("/", status_code=200, dependencies=_AUTH)
+    async def create(
+        self,
+        situation_service: NamedDependency[SituationService],
+        caller_id: NamedDependency[int],
+        data: JSONBody[SituationIn],
+    ) -> Envelope[SituationOut]:
+        return ok("Situation created successfully", await situation_service.create(caller_id, data))
+
+    @post("/contribute", status_code=200, dependencies=_AUTH)
+    async def contribute(
+        self,
+        situation_service: NamedDependency[SituationService],
+        caller_id: NamedDependency[int],
+        data: JSONBody[ContributeIn],
+    ) -> Envelope[ContributedOut]:
+        return ok(
+            "Situation contributed successfully",
+            await situation_service.contribute(caller_id, data),
+        )
+
+    @put("/{situation_id:str}", dependencies=_AUTH)
+    async def update(
+        self,
+        situation_service: NamedDependency[SituationService],
+        caller_id: NamedDependency[int],
+        situation_id: FromPath[int],
+        data: JSONBody[SituationUpdate],
+    ) -> Envelope[SituationOut]:
+        updated = await situation_service.update(caller_id, situation_id, data)
+        return ok("Situation updated successfully", updated)
+
+    @delete("/{situation_id:str}", status_code=200, dependencies=_AUTH)
+    async def delete_situation(
+        self,
+        situation_service: NamedDependency[SituationService],
+        caller_id: NamedDependency[int],
+        situation_id: FromPath[int],
+    ) -> Envelope[None]:
+        await situation_service.delete(caller_id, situation_id)
+        return ok("Situation deleted successfully", None)
+
+    @get("/{situation_id:str}/comments")
+    async def comments(
+        self, comment_service: NamedDependency[CommentService], situation_id: FromPath[int]
+    ) -> Envelope[list[CommentOut]]:
+        return ok(
+            "Comments retrieved successfully", await comment_service.for_situation(situation_id)
+        )
+
+    @post("/{situation_id:str}/comments", status_code=200, dependencies=_AUTH)
+    async def add_comment(
+        self,
+        comment_service: NamedDependency[CommentService],
+        caller_id: NamedDependency[int],
+        situation_id: FromPath[int],
+        data: JSONBody[CommentIn],
+    ) -> Envelope[CommentOut]:
+        created = await comment_service.create(caller_id, situation_id, data.content)
+        return ok("Comment created successfully", created)
+
+    @get("/{situation_id:str}/reactions")
+    async def reactions(
+        self, situation_service: NamedDependency[SituationService], situation_id: FromPath[int]
+    ) -> Envelope[list[ReactionOut]]:
+        return ok(
+            "Reactions retrieved successfully", await situation_service.reactions(situation_id)
+        )
+
+    @post("/{situation_id:str}/reactions", status_code=200, dependencies=_AUTH)
+    async def react(
+        self,
+        situation_service: NamedDependency[SituationService],
+        caller_id: NamedDependency[int],
+        situation_id: FromPath[int],
+        data: JSONBody[ReactionIn],
+    ) -> Envelope[ReactionOut]:
+        reaction = await situation_service.react(caller_id, situation_id, data.reaction_type)
+        return ok("Reaction created successfully", reaction)
+
+    @delete("/{situation_id:str}/reactions", status_code=200, dependencies=_AUTH)
+    async def unreact(
+        self,
+        request: Request[Any, Any, Any],
+        situation_service: NamedDependency[SituationService],
+        caller_id: NamedDependency[int],
+        situation_id: FromPath[int],
+    ) -> Envelope[None]:
+        """Removes the caller's reaction; an optional JSON body `{reaction_type}` restricts
+        it to that type."""
+        body = await request.body()
+        reaction_type = None
+        if body.strip():
+            try:
+                reaction_type = msgspec.json.decode(body, type=ReactionDeleteIn).reaction_type
+            except msgspec.ValidationError as exc:
+                raise Unprocessable("Validation error", errors=[str(exc)]) from None
+            except msgspec.DecodeError:
+                raise Unprocessable("Validation error", errors=["body is not valid JSON"]) from None
+        await situation_service.unreact(caller_id, situation_id, reaction_type)
+        return ok("Reaction deleted successfully", None)

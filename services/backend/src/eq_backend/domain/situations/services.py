@@ -1,0 +1,290 @@
+"""Situation reads and writes: the feed, contributions, ownership-checked edits, reactions."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import msgspec
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from eq_backend.db.engine import Database
+from eq_backend.db.tables import answers, comments, reactions, situations, topics, users
+from eq_backend.db.values import as_utc
+from eq_backend.domain.situations import feed
+from eq_backend.domain.situations.rows import SITUATION_COLUMNS, select_situations, situation_out
+from eq_backend.domain.situations.schemas import (
+    ContributedItem,
+    ContributedOut,
+    ContributeIn,
+    Feed,
+    FeedItem,
+    Pagination,
+    ReactionOut,
+    SituationIn,
+    SituationOut,
+    SituationUpdate,
+)
+from eq_backend.domain.users.schemas import UserBrief
+from eq_backend.errors import Forbidden, NotFound, Unprocessable
+
+
+def situation_not_found() -> NotFound:
+    return NotFound("Situation not found")
+
+
+async def ensure_situation(conn: AsyncConnection, situation_id: int) -> Any:
+    """The situation's (id, user_id) row, or 404."""
+    row = (
+        await conn.execute(
+            select(situations.c.id, situations.c.user_id).where(situations.c.id == situation_id)
+        )
+    ).first()
+    if row is None:
+        raise situation_not_found()
+    return row
+
+
+async def _ensure_topic(conn: AsyncConnection, topic_id: int | None) -> None:
+    if topic_id is None:
+        return
+    found = (await conn.execute(select(topics.c.id).where(topics.c.id == topic_id))).first()
+    if found is None:
+        raise Unprocessable(
+            "Topic not found",
+            errors=[f"topic_id: no topic {topic_id}"],
+            details={"topic_id": topic_id},
+        )
+
+
+def clamp_feed_query(page: int, limit: int, sort_order: str) -> tuple[int, int, bool]:
+    """The feed is lenient: page < 1 → 1; limit outside 1–100 → 10; anything but asc → desc."""
+    page = max(page, 1)
+    if limit < 1 or limit > 100:
+        limit = 10
+    return page, limit, sort_order.lower() == "asc"
+
+
+class SituationService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def feed(self, viewer_id: int | None, page: int, limit: int, sort_order: str) -> Feed:
+        page, limit, ascending = clamp_feed_query(page, limit, sort_order)
+        params: dict[str, Any] = {"limit": limit, "offset": (page - 1) * limit}
+        if viewer_id is not None:
+            params["viewer_id"] = viewer_id
+        stmt = feed.feed_page_statement(ascending, viewer_id is not None)
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(stmt, params)).all()
+            if rows:
+                total = int(rows[0].total)
+            else:
+                total = int((await conn.execute(feed.FEED_TOTAL)).scalar_one())
+        pages = math.ceil(total / limit) if total else 0
+        return Feed(
+            items=[feed.feed_item(r) for r in rows],
+            pagination=Pagination(
+                page=page,
+                limit=limit,
+                total=total,
+                pages=pages,
+                has_next=page < pages,
+                has_prev=page > 1,
+            ),
+        )
+
+    async def by_author(self, author_id: int, viewer_id: int | None) -> list[FeedItem]:
+        params: dict[str, Any] = {"author_id": author_id}
+        if viewer_id is not None:
+            params["viewer_id"] = viewer_id
+        async with self.db.connect() as conn:
+            found = (await conn.execute(select(users.c.id).where(users.c.id == author_id))).first()
+            if found is None:
+                raise NotFound("User not found")
+            stmt = feed.by_author_statement(viewer_id is not None, contributed_only=False)
+            rows = (await conn.execute(stmt, params)).all()
+        return [feed.feed_item(r) for r in rows]
+
+    async def contributed(self, caller_id: int) -> list[ContributedItem]:
+        stmt = feed.by_author_statement(False, contributed_only=True)
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(stmt, {"author_id": caller_id})).all()
+        return [feed.contributed_item(r) for r in rows]
+
+    async def get(self, situation_id: int) -> SituationOut:
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(select_situations().where(situations.c.id == situation_id))
+            ).first()
+        if row is None:
+            raise situation_not_found()
+        return situation_out(row)
+
+    async def mine(self, caller_id: int) -> list[SituationOut]:
+        async with self.db.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select_situations()
+                    .where(situations.c.user_id == caller_id)
+                    .order_by(situations.c.created_at.desc(), situations.c.id.desc())
+                )
+            ).all()
+        return [situation_out(r) for r in rows]
+
+    async def create(self, caller_id: int, data: SituationIn) -> SituationOut:
+        async with self.db.begin() as conn:
+            await _ensure_topic(conn, data.topic_id)
+            row = (
+                await conn.execute(
+                    insert(situations)
+                    .values(
+                        topic_id=data.topic_id,
+                        user_id=caller_id,
+                        context=data.context,
+                        question=data.question,
+                    )
+                    .returning(*SITUATION_COLUMNS)
+                )
+            ).one()
+        return situation_out(row)
+
+    async def contribute(self, caller_id: int, data: ContributeIn) -> ContributedOut:
+        async with self.db.begin() as conn:
+            await _ensure_topic(conn, data.topic_id)
+            row = (
+                await conn.execute(
+                    insert(situations)
+                    .values(
+                        topic_id=data.topic_id,
+                        user_id=caller_id,
+                        context=data.context,
+                        question=data.question,
+                        image_url=(data.image_url or "").strip() or None,
+                        is_contributed=True,
+                    )
+                    .returning(*SITUATION_COLUMNS, situations.c.image_url)
+                )
+            ).one()
+        return ContributedOut(
+            id=row.id,
+            topic_id=row.topic_id,
+            user_id=row.user_id,
+            image_url=row.image_url,
+            context=row.context,
+            question=row.question,
+            created_at=as_utc(row.created_at),
+        )
+
+    async def _owned(self, conn: AsyncConnection, situation_id: int, caller_id: int) -> None:
+        row = await ensure_situation(conn, situation_id)
+        if row.user_id != caller_id:
+            raise Forbidden("Not allowed to modify this situation")
+
+    async def update(
+        self, caller_id: int, situation_id: int, data: SituationUpdate
+    ) -> SituationOut:
+        changes = {
+            name: getattr(data, name)
+            for name in data.__struct_fields__
+            if getattr(data, name) is not msgspec.UNSET
+        }
+        if "image_url" in changes:
+            changes["image_url"] = (changes["image_url"] or "").strip() or None
+        async with self.db.begin() as conn:
+            await self._owned(conn, situation_id, caller_id)
+            if "topic_id" in changes:
+                await _ensure_topic(conn, changes["topic_id"])
+            stmt = select_situations().where(situations.c.id == situation_id)
+            if changes:
+                await conn.execute(
+                    update(situations).where(situations.c.id == situation_id).values(**changes)
+                )
+            row = (await conn.execute(stmt)).one()
+        return situation_out(row)
+
+    async def delete(self, caller_id: int, situation_id: int) -> None:
+        async with self.db.begin() as conn:
+            await self._owned(conn, situation_id, caller_id)
+            # Explicit child deletes keep this correct on a schema still at bb9ea76cc252.
+            for child in (comments, reactions, answers):
+                await conn.execute(delete(child).where(child.c.situation_id == situation_id))
+            await conn.execute(delete(situations).where(situations.c.id == situation_id))
+
+    # Reactions -----------------------------------------------------------------------
+
+    async def reactions(self, situation_id: int) -> list[ReactionOut]:
+        async with self.db.connect() as conn:
+            await ensure_situation(conn, situation_id)
+            rows = (
+                await conn.execute(
+                    select(
+                        reactions.c.situation_id,
+                        reactions.c.user_id,
+                        reactions.c.reaction_type,
+                        reactions.c.id,
+                        reactions.c.created_at,
+                        users.c.name,
+                        users.c.picture,
+                    )
+                    .select_from(reactions.outerjoin(users, users.c.id == reactions.c.user_id))
+                    .where(reactions.c.situation_id == situation_id)
+                    .order_by(reactions.c.created_at, reactions.c.id)
+                )
+            ).all()
+        return [_reaction_out(r) for r in rows]
+
+    async def react(self, caller_id: int, situation_id: int, reaction_type: str) -> ReactionOut:
+        """Create the caller's reaction, or change its type (one per user and situation)."""
+        dialect_insert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
+        values = dialect_insert(reactions).values(
+            situation_id=situation_id, user_id=caller_id, reaction_type=reaction_type
+        )
+        stmt = values.on_conflict_do_update(
+            index_elements=[reactions.c.situation_id, reactions.c.user_id],
+            set_={"reaction_type": values.excluded.reaction_type},
+        ).returning(reactions.c.id)
+        async with self.db.begin() as conn:
+            await ensure_situation(conn, situation_id)
+            reaction_id = (await conn.execute(stmt)).scalar_one()
+            row = (
+                await conn.execute(
+                    select(
+                        reactions.c.situation_id,
+                        reactions.c.user_id,
+                        reactions.c.reaction_type,
+                        reactions.c.id,
+                        reactions.c.created_at,
+                        users.c.name,
+                        users.c.picture,
+                    )
+                    .select_from(reactions.outerjoin(users, users.c.id == reactions.c.user_id))
+                    .where(reactions.c.id == reaction_id)
+                )
+            ).one()
+        return _reaction_out(row)
+
+    async def unreact(self, caller_id: int, situation_id: int, reaction_type: str | None) -> None:
+        conditions = [reactions.c.situation_id == situation_id, reactions.c.user_id == caller_id]
+        if reaction_type is not None:
+            conditions.append(reactions.c.reaction_type == reaction_type)
+        async with self.db.begin() as conn:
+            await ensure_situation(conn, situation_id)
+            result = await conn.execute(delete(reactions).where(*conditions))
+        if result.rowcount == 0:
+            raise NotFound("Reaction not found")
+
+
+def _reaction_out(row: Any) -> ReactionOut:
+    return ReactionOut(
+        situation_id=row.situation_id,
+        user_id=row.user_id,
+        reaction_type=row.reaction_type,
+        id=row.id,
+        created_at=as_utc(row.created_at),
+        user=UserBrief(id=row.user_id, name=row.name, picture=row.picture)
+        if row.user_id is not None
+        else None,
+    )
