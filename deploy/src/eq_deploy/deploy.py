@@ -677,7 +677,7 @@ def _schema_check(
     job["spec"]["activeDeadlineSeconds"] = 120
     container = job["spec"]["template"]["spec"]["containers"][0]
     container.update(
-        name="db-check", image=target.image, command=["python", "-m", "eq_backend", "db-check"]
+        name="db-check", image=target.image, args=["python", "-m", "eq_backend", "db-check"]
     )
     job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] = "db-check"
     kube.apply(job)
