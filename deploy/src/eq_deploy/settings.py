@@ -170,6 +170,17 @@ KEYS: tuple[Key, ...] = (
     Key("FRONTEND_URL", "config", _http_url, "http://localhost:3000/"),
     Key("ENVIRONMENT", "config"),
     Key("LOG_LEVEL", "config", _one_of(LOG_LEVELS), "INFO"),
+    # Tuning knobs of the backend; sent only when set.
+    Key("PUBLIC_BASE_URL", "config", _http_url),
+    Key("GOOGLE_AUTHORIZE_URL", "config", _http_url),
+    Key("GOOGLE_TOKEN_URL", "config", _http_url),
+    Key("GOOGLE_USERINFO_URL", "config", _http_url),
+    Key("OPENAI_TIMEOUT_SECONDS", "config"),
+    Key("ANALYZE_RATE_LIMIT", "config"),
+    Key("DB_POOL_SIZE", "config"),
+    Key("DB_MAX_OVERFLOW", "config"),
+    Key("METRICS_REFRESH_SECONDS", "config"),
+    Key("SHUTDOWN_GRACE_SECONDS", "config"),
     # Set by the deploy tool on the pods (what /health reports); a value in .env is ignored.
     Key("DEPLOYED_AT", "runtime"),
     Key("DEPLOY_SHA", "runtime"),
