@@ -75,11 +75,14 @@ FROM ${BASE_IMAGE} AS runtime
 SHELL ["/bin/sh", "-eu", "-c"]
 
 # A fixed UID/GID so Kubernetes' runAsNonRoot can verify it and volumes can be owned by it.
-# pip/setuptools of an official Python base go too: nothing installs at run time.
+# The base's pip goes too (Debian's package, or the official image's own): nothing installs
+# at run time.
 RUN groupadd --system --gid 10001 eq; \
     useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin eq; \
-    if python3 -m pip --version >/dev/null 2>&1; then \
+    if dpkg -s python3-pip >/dev/null 2>&1; then \
+        dpkg --purge python3-pip >/dev/null; \
+    elif python3 -m pip --version >/dev/null 2>&1; then \
         python3 -m pip uninstall --yes --quiet pip setuptools wheel; \
     fi; \
     rm -rf /root/.cache
