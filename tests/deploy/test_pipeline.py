@@ -183,17 +183,18 @@ def test_bad_tag_is_one_line_and_exit_2() -> None:
 def test_missing_setting_is_one_line(tmp_path: Path) -> None:
     env_file = tmp_path / "env"
     env_file.write_text("SECRET_KEY=0123456789abcdef0123\n")
-    result = inv("deploy", "--tag", TAG, "--env-file", str(env_file), env={"DATABASE_URL": ""})
+    no_env = {"DATABASE_URL": "", "REDIS_URL": ""}
+    result = inv("deploy", "--tag", TAG, "--env-file", str(env_file), env=no_env)
     assert result.returncode == 2
-    assert (
-        result.stderr.strip() == f"error: missing required setting(s) in {env_file}: DATABASE_URL"
-    )
+    want = f"error: missing required setting(s) in {env_file}: DATABASE_URL, REDIS_URL"
+    assert result.stderr.strip() == want
 
 
 def test_localhost_database_is_one_line(tmp_path: Path) -> None:
     env_file = tmp_path / "env"
     env_file.write_text(
-        "SECRET_KEY=0123456789abcdef0123\nDATABASE_URL=postgresql://eq@localhost/eq\n"
+        "SECRET_KEY=0123456789abcdef0123\nREDIS_URL=redis://r.internal\n"
+        "DATABASE_URL=postgresql://eq@localhost/eq\n"
     )
     result = inv("deploy", "--tag", TAG, "--env-file", str(env_file))
     assert result.returncode == 2
@@ -204,7 +205,8 @@ def test_localhost_database_is_one_line(tmp_path: Path) -> None:
 def test_unreachable_cluster_is_one_line(tmp_path: Path) -> None:
     env_file = tmp_path / "env"
     env_file.write_text(
-        "SECRET_KEY=0123456789abcdef0123\nDATABASE_URL=postgresql://eq@db.internal/eq\n"
+        "SECRET_KEY=0123456789abcdef0123\nREDIS_URL=redis://r.internal\n"
+        "DATABASE_URL=postgresql://eq@db.internal/eq\n"
     )
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
@@ -226,7 +228,8 @@ def test_unreachable_cluster_is_one_line(tmp_path: Path) -> None:
 def test_render_prints_no_secret(tmp_path: Path) -> None:
     env_file = tmp_path / "env"
     env_file.write_text(
-        "SECRET_KEY=super-secret-value-123456\nDATABASE_URL=postgresql://u:hunter2@db.internal/eq\n"
+        "SECRET_KEY=super-secret-value-123456\nREDIS_URL=redis://:pw@r.internal\n"
+        "DATABASE_URL=postgresql://u:hunter2@db.internal/eq\n"
     )
     result = inv("render", "--tag", TAG, "--env-file", str(env_file))
     assert result.returncode == 0, result.stderr
