@@ -27,11 +27,14 @@ def image() -> str:
     given = os.environ.get("EQ_IMAGE")
     if given:
         return given
-    build(
-        TAG,
-        base=base_image(),
-        build_args={"REVISION": REVISION, "VERSION": "image-test", "SOURCE": "eq-platform"},
-    )
+    try:
+        build(
+            TAG,
+            base=base_image(),
+            build_args={"REVISION": REVISION, "VERSION": "image-test", "SOURCE": "eq-platform"},
+        )
+    except DockerUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
     return TAG
 
 

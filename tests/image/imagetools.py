@@ -56,6 +56,22 @@ def has_buildx() -> bool:
     return docker("buildx", "version", check=False, timeout=30).returncode == 0
 
 
+def builtin_buildkit_client() -> str | None:
+    """A docker client older than 23 (Debian's docker.io is 20.10): those run BuildKit
+    builds themselves with DOCKER_BUILDKIT=1; newer ones need the buildx plugin."""
+    for client in (shutil.which("docker"), "/usr/bin/docker"):
+        if not client or not Path(client).exists():
+            continue
+        version = subprocess.run(
+            [client, "version", "--format", "{{.Client.Version}}"],
+            capture_output=True, text=True, timeout=30, check=False,
+        ).stdout.strip()  # fmt: skip
+        major = version.split(".", 1)[0]
+        if major.isdigit() and int(major) < 23:
+            return client
+    return None
+
+
 def _registry_has(ref: str) -> bool:
     """Whether a plain-HTTP registry (the local one) has `ref` (host:port/repo:tag)."""
     host, _, rest = ref.partition("/")
@@ -121,9 +137,15 @@ def build_command(
             argv += ["--builder", builder]
         argv += ["--push"] if push else ["--load"]
     else:
+        client = builtin_buildkit_client()
+        if client is None:
+            raise DockerUnavailable(
+                "no BuildKit-capable docker client: install the buildx plugin "
+                "(`inv cluster.up` does) or Debian's docker.io client"
+            )
         if push or len(platforms) > 1:
             raise DockerUnavailable("a push or a multi-platform build needs docker buildx")
-        argv = ["docker", "build"]
+        argv = [client, "build"]
         env["DOCKER_BUILDKIT"] = "1"
     argv += ["-f", str(DOCKERFILE), "-t", tag, "--progress", "plain"]
     if CA_BUNDLE.exists():
