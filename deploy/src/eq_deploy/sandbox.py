@@ -1,0 +1,265 @@
+"""Throwaway services and images for exercising deploys on a local cluster (e2e tests and the
+deploy benchmark): a PostgreSQL and a Redis listening where pods reach the host, and images
+derived from a built one straight through the registry's v2 API (a new config blob, the same
+layers), so a crashing build or a failing migration costs no image build."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+INDEX_TYPES = {
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+}
+ACCEPT = ", ".join(
+    [
+        *INDEX_TYPES,
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+# Entrypoints for derived images; the pods' args are `python -m eq_backend <command> ...`,
+# so under `sh -c SCRIPT sh ARGS...` the command is $4.
+FAIL_MIGRATION = (
+    'if [ "$4" = migrate ]; then echo "migration failed: simulated by the e2e image" >&2; '
+    'exit 1; fi; exec "$@"'
+)
+CRASH_ON_RUN = (
+    'if [ "$4" = run ]; then echo "boom: simulated crash at startup" >&2; '
+    'echo "simulated crash" > /dev/termination-log; exit 1; fi; exec "$@"'
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
+        return str(candidate)
+    raise RuntimeError(f"PostgreSQL's {name} not found: apt-get install postgresql")
+
+
+@dataclass
+class Postgres:
+    """A PostgreSQL cluster in a temporary directory, run as the `postgres` user (it refuses
+    root), listening on `host` with password auth, holding database `eq` owned by `eq`."""
+
+    host: str
+    port: int
+    password: str
+    datadir: Path
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://eq:{self.password}@{self.host}:{self.port}/eq"
+
+    @classmethod
+    def start(cls, host: str) -> Postgres:
+        root = Path(tempfile.mkdtemp(prefix="eq-pods-pg-"))
+        datadir = root / "data"
+        password = secrets.token_hex(12)
+        port = free_port()
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if prefix:
+            shutil.chown(root, "postgres", "postgres")
+        pwfile = root / "pw"
+        pwfile.write_text(password)
+        if prefix:
+            shutil.chown(pwfile, "postgres", "postgres")
+        subprocess.run(
+            [
+                *prefix,
+                _pg_bin("initdb"),
+                "-D",
+                str(datadir),
+                "-U",
+                "postgres",
+                "-A",
+                "scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        with (datadir / "pg_hba.conf").open("a") as hba:
+            hba.write("host all all 0.0.0.0/0 scram-sha-256\n")
+        subprocess.run(
+            [
+                *prefix,
+                _pg_bin("pg_ctl"),
+                "-D",
+                str(datadir),
+                "-w",
+                "-l",
+                str(root / "log"),
+                "-o",
+                f"-h {host} -p {port} -k {root} -c fsync=off -c max_connections=100",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        env = {**os.environ, "PGPASSWORD": password}
+        for sql in (f"CREATE ROLE eq LOGIN PASSWORD '{password}'", "CREATE DATABASE eq OWNER eq"):
+            subprocess.run(
+                [
+                    "psql",
+                    "-h",
+                    host,
+                    "-p",
+                    str(port),
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-c",
+                    sql,
+                ],
+                check=True,
+                capture_output=True,
+                env=env,
+            )
+        return cls(host, port, password, datadir)
+
+    def stop(self) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(
+            [*prefix, _pg_bin("pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"],
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(self.datadir.parent, ignore_errors=True)
+
+
+@dataclass
+class Redis:
+    host: str
+    port: int
+    password: str
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.password}@{self.host}:{self.port}/0"
+
+    @classmethod
+    def start(cls, host: str) -> Redis:
+        server = shutil.which("redis-server")
+        if server is None:
+            raise RuntimeError("redis-server not found: apt-get install redis-server")
+        password, port = secrets.token_hex(12), free_port()
+        process = subprocess.Popen(
+            [
+                server,
+                "--bind",
+                host,
+                "--port",
+                str(port),
+                "--requirepass",
+                password,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+                return cls(host, port, password, process)
+            except OSError:
+                time.sleep(0.1)
+        process.kill()
+        raise RuntimeError(f"redis-server did not listen on {host}:{port}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def derive_image(
+    registry: str,
+    repository: str,
+    source_tag: str,
+    new_tag: str,
+    *,
+    entrypoint: list[str] | None = None,
+    label: str = "",
+) -> str:
+    """Push `repository:new_tag` = `source_tag` with another entrypoint and/or label (a new
+    image config, the same layers) to a plain-HTTP registry; return its digest."""
+    import httpx
+
+    base = f"http://{registry}/v2/{repository}"
+    with httpx.Client(timeout=30) as client:
+        manifest, media_type = _manifest(client, f"{base}/manifests/{source_tag}")
+        config = client.get(f"{base}/blobs/{manifest['config']['digest']}")
+        config.raise_for_status()
+        image_config: dict[str, Any] = config.json()
+        settings = image_config.setdefault("config", {})
+        if entrypoint is not None:
+            settings["Entrypoint"] = entrypoint
+        if label:
+            settings.setdefault("Labels", {})["org.eq.e2e"] = label
+        blob = json.dumps(image_config, separators=(",", ":")).encode()
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        upload = client.post(f"{base}/blobs/uploads/")
+        upload.raise_for_status()
+        location = upload.headers["location"]
+        if location.startswith("/"):
+            location = f"http://{registry}{location}"
+        sep = "&" if "?" in location else "?"
+        client.put(
+            f"{location}{sep}digest={digest}",
+            content=blob,
+            headers={"Content-Type": "application/octet-stream"},
+        ).raise_for_status()
+        manifest["config"] = {**manifest["config"], "digest": digest, "size": len(blob)}
+        body = json.dumps(manifest, separators=(",", ":")).encode()
+        put = client.put(
+            f"{base}/manifests/{new_tag}", content=body, headers={"Content-Type": media_type}
+        )
+        put.raise_for_status()
+        return str(
+            put.headers.get("docker-content-digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+        )
+
+
+def _manifest(client: Any, url: str) -> tuple[dict[str, Any], str]:
+    response = client.get(url, headers={"Accept": ACCEPT})
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    media_type = str(body.get("mediaType") or response.headers.get("content-type", ""))
+    if media_type in INDEX_TYPES:
+        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+        for item in body["manifests"]:
+            platform = item.get("platform") or {}
+            if platform.get("os") == "linux" and platform.get("architecture") == arch:
+                return _manifest(client, url.rsplit("/", 1)[0] + "/" + item["digest"])
+        raise RuntimeError(f"no linux/{arch} image in {url}")
+    return body, media_type
