@@ -127,8 +127,10 @@ def build_command(
     build_args: Mapping[str, str] | None = None,
     builder: str | None = None,
     no_cache: bool = False,
+    context: Path = ROOT,
 ) -> tuple[list[str], dict[str, str]]:
-    """The docker command line (and environment) that builds the image."""
+    """The docker command line (and environment) that builds the image from `context`
+    (the repository, or a copy of the files the Dockerfile uses)."""
     env = dict(os.environ)
     if has_buildx():
         argv = ["docker", "buildx", "build"]
@@ -147,7 +149,7 @@ def build_command(
             raise DockerUnavailable("a push or a multi-platform build needs docker buildx")
         argv = [client, "build"]
         env["DOCKER_BUILDKIT"] = "1"
-    argv += ["-f", str(DOCKERFILE), "-t", tag, "--progress", "plain"]
+    argv += ["-f", str(context / DOCKERFILE.relative_to(ROOT)), "-t", tag, "--progress", "plain"]
     if CA_BUNDLE.exists():
         argv += ["--secret", f"id=cacert,src={CA_BUNDLE}"]
     if base:
@@ -158,7 +160,7 @@ def build_command(
         argv += ["--platform", ",".join(platforms)]
     if no_cache:
         argv += ["--no-cache"]
-    argv.append(str(ROOT))
+    argv.append(str(context))
     return argv, env
 
 
