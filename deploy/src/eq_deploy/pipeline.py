@@ -62,14 +62,18 @@ class Runner:
                 apply_s = time.monotonic() - t0
             timing = StepTiming(step.name, apply_s, wait_s, ok=False, note=exc.message)
             self.timings.append(timing)
-            self.reporter.step(index, self.total, step.name, timing.seconds, exc.message, ok=False)
+            self.reporter.step(
+                index, self.total, step.name, timing.seconds, exc.message, ok=False, waited=wait_s
+            )
             if exc.detail:
                 self.reporter.detail(exc.detail)
                 exc.detail = ""  # shown once
             raise
         timing = StepTiming(step.name, apply_s, wait_s, ok=True, note=note or "")
         self.timings.append(timing)
-        self.reporter.step(index, self.total, step.name, timing.seconds, note or "")
+        self.reporter.step(
+            index, self.total, step.name, timing.seconds, note or "", waited=timing.wait_seconds
+        )
         return timing
 
     def waited(self, *names: str) -> float:

@@ -38,10 +38,20 @@ class Reporter:
             self._last_plain, self._last_plain_at = text, now
 
     def step(
-        self, index: int, total: int, name: str, seconds: float, note: str = "", *, ok: bool = True
+        self,
+        index: int,
+        total: int,
+        name: str,
+        seconds: float,
+        note: str = "",
+        *,
+        ok: bool = True,
+        waited: float = 0.0,
     ) -> None:
         mark = "ok" if ok else "FAILED"
         text = f"[{index}/{total}] {name:<10} {mark} {seconds:6.2f}s"
+        if waited:
+            text += f" (waited {waited:.2f}s)"
         if note:
             text += f"  {note}"
         self.line(text)

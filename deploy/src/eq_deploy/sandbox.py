@@ -37,7 +37,7 @@ FAIL_MIGRATION = (
 )
 CRASH_ON_RUN = (
     'if [ "$4" = run ]; then echo "boom: simulated crash at startup" >&2; '
-    'echo "simulated crash" > /dev/termination-log; exit 1; fi; exec "$@"'
+    '{ echo "simulated crash" > /dev/termination-log; } 2>/dev/null; exit 1; fi; exec "$@"'
 )
 
 
