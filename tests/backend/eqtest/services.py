@@ -1,0 +1,304 @@
+"""Throwaway PostgreSQL and Redis servers started from local binaries (or taken from env).
+
+The test session and the benchmark both use these. Nothing here skips: when neither a
+binary nor a URL is available, `ServiceUnavailable` says what to install or start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+
+class ServiceUnavailable(RuntimeError):
+    """A service the tests need is neither installed nor given by URL."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
+    """Block until something accepts TCP connections on host:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    return candidates[0] if candidates else None
+
+
+def _as_unprivileged() -> list[str]:
+    """PostgreSQL refuses to run as root: run its tools as the `postgres` user then."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise ServiceUnavailable(
+            "running as root and there is no `postgres` user to run PostgreSQL as; "
+            "install postgresql (apt-get install postgresql) or set EQ_TEST_DATABASE_URL"
+        ) from exc
+    return ["runuser", "-u", "postgres", "--"]
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server: either a throwaway one (`start`) or an external URL."""
+
+    host: str
+    port: int
+    user: str = "postgres"
+    password: str | None = None
+    admin_db: str = "postgres"
+    _proc_dir: Path | None = None
+    _pg_ctl: str | None = None
+    _prefix: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_env_or_start(cls) -> PostgresServer:
+        url = os.environ.get("EQ_TEST_DATABASE_URL")
+        if url:
+            return cls.from_url(url)
+        return cls.start()
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresServer:
+        parts = urlsplit(url.replace("+psycopg", "").replace("+asyncpg", ""))
+        server = cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            user=parts.username or "postgres",
+            password=parts.password,
+            admin_db=(parts.path or "/postgres").lstrip("/") or "postgres",
+        )
+        try:
+            server.connect().close()
+        except psycopg.OperationalError as exc:
+            raise ServiceUnavailable(
+                f"EQ_TEST_DATABASE_URL is set but PostgreSQL does not answer there: {exc}"
+            ) from exc
+        return server
+
+    @classmethod
+    def start(cls, *, stat_statements: bool = True) -> PostgresServer:
+        initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+        if not (initdb and pg_ctl):
+            raise ServiceUnavailable(
+                "PostgreSQL binaries (initdb, pg_ctl) not found: install PostgreSQL "
+                "(apt-get install postgresql) or set EQ_TEST_DATABASE_URL to a server "
+                "where the tests may create databases"
+            )
+        prefix = _as_unprivileged()
+        tmp = Path(tempfile.mkdtemp(prefix="eq-pg-"))
+        tmp.chmod(0o755)
+        data, sock = tmp / "data", tmp / "sock"
+        data.mkdir()
+        sock.mkdir()
+        if prefix:
+            shutil.chown(tmp, "postgres")
+            shutil.chown(data, "postgres")
+            shutil.chown(sock, "postgres")
+        subprocess.run(
+            [
+                *prefix,
+                initdb,
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        port = free_port()
+        opts = [
+            f"-p {port}",
+            "-c listen_addresses=127.0.0.1",
+            f"-c unix_socket_directories={sock}",
+            "-c fsync=off",
+            "-c synchronous_commit=off",
+            "-c full_page_writes=off",
+            "-c max_connections=200",
+        ]
+        if stat_statements:
+            opts += [
+                "-c shared_preload_libraries=pg_stat_statements",
+                "-c pg_stat_statements.track_utility=off",
+            ]
+        subprocess.run(
+            [
+                *prefix,
+                pg_ctl,
+                "-D",
+                str(data),
+                "-l",
+                str(tmp / "log"),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                " ".join(opts),
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        server = cls(host="127.0.0.1", port=port, _proc_dir=tmp, _pg_ctl=pg_ctl, _prefix=prefix)
+        if stat_statements:
+            with server.connect() as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        return server
+
+    @property
+    def data_dir(self) -> Path | None:
+        return self._proc_dir / "data" if self._proc_dir else None
+
+    def postmaster_pid(self) -> int:
+        """The PID of the postmaster (only for a server this process started)."""
+        assert self.data_dir is not None, "not a throwaway server"
+        return int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
+
+    def url(self, db: str, driver: str = "postgresql") -> str:
+        auth = self.user + (f":{self.password}" if self.password else "")
+        return urlunsplit((driver, f"{auth}@{self.host}:{self.port}", f"/{db}", "", ""))
+
+    def connect(self, db: str | None = None) -> psycopg.Connection:
+        return psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=db or self.admin_db,
+            autocommit=True,
+            connect_timeout=5,
+        )
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """(Re)create database `name`, optionally as a copy of `template`; return its URL."""
+        with self.connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            tmpl = f' TEMPLATE "{template}"' if template else ""
+            conn.execute(f'CREATE DATABASE "{name}"{tmpl}')
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        with self.connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        if self._proc_dir and self._pg_ctl:
+            subprocess.run(
+                [
+                    *self._prefix,
+                    self._pg_ctl,
+                    "-D",
+                    str(self.data_dir),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
+                check=False,
+                capture_output=True,
+            )
+            shutil.rmtree(self._proc_dir, ignore_errors=True)
+
+
+@dataclass
+class RedisServer:
+    """A Redis server: a throwaway one that tests may stop and restart, or an external URL."""
+
+    port: int
+    host: str = "127.0.0.1"
+    external_url: str | None = None
+    _proc: subprocess.Popen[bytes] | None = None
+    _binary: str | None = None
+
+    @classmethod
+    def from_env_or_start(cls) -> RedisServer:
+        url = os.environ.get("EQ_TEST_REDIS_URL")
+        if url:
+            parts = urlsplit(url)
+            return cls(
+                port=parts.port or 6379, host=parts.hostname or "127.0.0.1", external_url=url
+            )
+        binary = shutil.which("redis-server")
+        if not binary:
+            raise ServiceUnavailable(
+                "redis-server not found: install Redis (apt-get install redis-server) "
+                "or set EQ_TEST_REDIS_URL"
+            )
+        server = cls(port=free_port(), _binary=binary)
+        server.resume()
+        return server
+
+    @property
+    def url(self) -> str:
+        return self.external_url or f"redis://{self.host}:{self.port}/0"
+
+    @property
+    def can_restart(self) -> bool:
+        return self._binary is not None
+
+    def resume(self) -> None:
+        """Start (again) on the same port."""
+        assert self._binary, "cannot start an external Redis"
+        self._proc = subprocess.Popen(
+            [
+                self._binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.host, self.port)
+
+    def halt(self) -> None:
+        """Stop the server (the port stays reserved for `resume`)."""
+        if self._proc:
+            self._proc.send_signal(signal.SIGTERM)
+            self._proc.wait(10)
+            self._proc = None
+
+    def stop(self) -> None:
+        self.halt()
