@@ -152,6 +152,9 @@ class NodeConfig:
                 ip_addresses=(self.node_ip, "127.0.0.1"),
             ),
             pki.CertRequest("kube-proxy", "system:kube-proxy", client=True),
+            # The aggregation layer's identity: lets controllers read the
+            # extension-apiserver-authentication config map's request-header CA.
+            pki.CertRequest("front-proxy-client", "front-proxy-client", client=True),
         ]
         for request in requests:
             ca.issue(request)
@@ -253,6 +256,13 @@ class NodeConfig:
                 "--enable-admission-plugins=NodeRestriction",
                 "--allow-privileged=true",
                 "--profiling=false",
+                f"--requestheader-client-ca-file={p / 'ca.crt'}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={p / 'front-proxy-client.crt'}",
+                f"--proxy-client-key-file={p / 'front-proxy-client.key'}",
             ],
         )
 

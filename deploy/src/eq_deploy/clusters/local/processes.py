@@ -42,6 +42,8 @@ class ProcessTable:
     def __init__(self, pid_dir: Path, log_dir: Path) -> None:
         self.pid_dir = pid_dir
         self.log_dir = log_dir
+        # Children started by this process: their liveness is known without /proc.
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     def _pidfile(self, name: str) -> Path:
         return self.pid_dir / f"{name}.pid"
@@ -88,11 +90,17 @@ class ProcessTable:
                 env={**os.environ, **daemon.env},
                 close_fds=True,
             )
+        self._children[daemon.name] = process
         self._pidfile(daemon.name).write_text(f"{process.pid}\n{daemon.argv[0]}\n")
         return process.pid
 
     def ensure_alive(self, name: str) -> None:
-        if self.pid(name) is None:
+        child = self._children.get(name)
+        if child is not None:
+            exited = child.poll() is not None
+        else:
+            exited = self.pid(name) is None
+        if exited:
             raise ClusterError(
                 f"{name} exited; last lines of {self.log_path(name)}:\n{self.tail(name)}"
             )
