@@ -121,7 +121,8 @@ def tests(session: nox.Session) -> None:
     # pytest's exit code 5 (no test collected) fails the session like any non-zero code.
     run(
         session, env, "pytest", "-m", "not cluster", "-p", "no:cacheprovider",
-        "--cov", "--cov-report=", *paths,
+        # A hung test fails (with every thread's stack) instead of eating CI's 90 minutes.
+        "--timeout", "300", "--cov", "--cov-report=", *paths,
     )  # fmt: skip
     if not session.posargs:
         run(session, env, "coverage", "report", "--include=*/eq_backend/*", "--fail-under=90")
