@@ -236,3 +236,15 @@ def test_render_prints_no_secret(tmp_path: Path) -> None:
     assert "hunter2" not in result.stdout
     assert "super-secret-value" not in result.stdout
     assert "DATABASE_URL: REDACTED" in result.stdout
+
+
+def test_plain_status_lines_ignore_a_running_counter() -> None:
+    out = io.StringIO()
+    reporter = Reporter(out, tty=False)
+    for second in range(5):
+        reporter.status(f"job x: 1 pod(s) running ({second}s)")
+    reporter.status("job x: 0 pod(s) running (5s)")
+    assert out.getvalue().splitlines() == [
+        "  job x: 1 pod(s) running (0s)",
+        "  job x: 0 pod(s) running (5s)",
+    ]

@@ -129,6 +129,14 @@ class Kube:
                 f"cluster unreachable at {self.server} (context {self.context}): {_short(exc)}",
                 status=0,
             ) from None
+        status = int(getattr(response, "status", 200))
+        if not 200 <= status < 300:
+            # This client version hands back non-2xx answers instead of raising.
+            raise KubeError(
+                f"{method} {path}: {_status_message(data, status)}",
+                status=status,
+                reason=str(getattr(response, "reason", "")),
+            )
         if raw:
             return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
         return json.loads(data) if data else None
@@ -261,6 +269,14 @@ def _api_message(exc: Any) -> str:
         return str(body.get("message") or exc.reason)
     except (TypeError, ValueError):
         return f"{exc.status} {exc.reason}"
+
+
+def _status_message(data: Any, status: int) -> str:
+    try:
+        body = json.loads(data)
+        return str(body.get("message") or f"HTTP {status}")
+    except (TypeError, ValueError, AttributeError):
+        return f"HTTP {status}"
 
 
 def _short(exc: BaseException) -> str:

@@ -4,9 +4,12 @@ stay readable), and a final summary."""
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from typing import TextIO
+
+_ELAPSED = re.compile(r"\(\d+s\)")
 
 
 class Reporter:
@@ -31,11 +34,13 @@ class Reporter:
             self._status = text
             return
         # Plain output: print a status when it changes, and at most every 10 s otherwise.
+        # A running "(12s)" counter does not count as a change.
         now = time.monotonic()
-        if text != self._last_plain or now - self._last_plain_at > 10:
+        key = _ELAPSED.sub("", text)
+        if key != self._last_plain or now - self._last_plain_at > 10:
             self.stream.write(f"  {text}\n")
             self.stream.flush()
-            self._last_plain, self._last_plain_at = text, now
+            self._last_plain, self._last_plain_at = key, now
 
     def step(
         self,

@@ -13,6 +13,9 @@ from eq_deploy.kube import Kube
 Obj = dict[str, Any]
 Status = Callable[[str], None]
 POLL_SECONDS = 0.5
+# Pod events that, repeated, mean the pod will not start by waiting (no sandbox, no volume).
+FATAL_EVENTS = {"FailedCreatePodSandBox", "FailedMount", "FailedAttachVolume"}
+FATAL_EVENT_COUNT = 3
 # Container states that never heal by waiting.
 FATAL_WAITING = {
     "CrashLoopBackOff",
@@ -54,7 +57,7 @@ def wait_for_job(kube: Kube, namespace: str, name: str, timeout: float, status: 
             )
         # A pod stuck on its image fails the Job only at activeDeadlineSeconds: fail now.
         for pod in kube.items("Pod", namespace, labels=f"job-name={name}"):
-            bad = fatal_container_state(pod)
+            bad = fatal_container_state(pod) or stuck_pod_reason(kube, namespace, pod)
             if bad:
                 raise DeployError(
                     f"migration Job {name}: pod {pod['metadata']['name']} {bad}; "
@@ -160,7 +163,7 @@ def wait_for_rollout(kube: Kube, namespace: str, name: str, timeout: float, stat
                 labels=f"{_selector(deployment)},pod-template-hash={template_hash}",
             )
             for pod in pods:
-                bad = fatal_container_state(pod)
+                bad = fatal_container_state(pod) or stuck_pod_reason(kube, namespace, pod)
                 if bad:
                     raise DeployError(
                         f"Deployment {name}: pod {pod['metadata']['name']} {bad}",
@@ -206,6 +209,21 @@ def fatal_container_state(pod: Obj) -> str | None:
         if reason in FATAL_WAITING:
             message = (waiting.get("message") or "").strip().splitlines()
             return f"is in {reason}" + (f": {message[0][:200]}" if message else "")
+    return None
+
+
+def stuck_pod_reason(kube: Kube, namespace: str, pod: Obj) -> str | None:
+    """For a pod still Pending: "cannot start: <event>" when a fatal event keeps repeating."""
+    if (pod.get("status") or {}).get("phase") != "Pending":
+        return None
+    try:
+        events = kube.events_for(namespace, "Pod", pod["metadata"]["name"])
+    except DeployError:
+        return None
+    for event in events:
+        if event.get("reason") in FATAL_EVENTS and (event.get("count") or 1) >= FATAL_EVENT_COUNT:
+            message = (event.get("message") or "").strip()
+            return f"cannot start ({event['reason']}): {message[:200]}"
     return None
 
 
