@@ -4,6 +4,7 @@ buildx), tagged sha-<short commit>, OCI labels, registry build cache, digest pri
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -16,6 +17,7 @@ from eq_deploy.images import image_for, parse_image
 from eq_deploy.settings import REPO_ROOT, check_tag, is_loopback
 
 DOCKERFILE = REPO_ROOT / "docker" / "backend.Dockerfile"
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
 @dataclass
@@ -90,6 +92,10 @@ def build_command(opts: BuildOptions, tag: str, metadata_file: Path) -> list[str
         ("source", build_args["SOURCE"]),
     ):
         cmd += ["--label", f"org.opencontainers.image.{key}={value}"]
+    if CA_BUNDLE.exists():
+        # The machine's CA bundle reaches the package index through a TLS-inspecting proxy;
+        # a build secret is mounted for the install steps only, never stored in a layer.
+        cmd += ["--secret", f"id=cacert,src={CA_BUNDLE}"]
     if opts.cache and opts.push:
         cache_ref = f"{ref.repository}:buildcache"
         cmd += ["--cache-from", f"type=registry,ref={cache_ref}{insecure}"]
@@ -118,6 +124,8 @@ def build(opts: BuildOptions) -> BuildResult:
     tag = check_tag(opts.tag or default_tag(), allow_tag=opts.allow_tag)
     if shutil.which("docker") is None:
         raise DeployError("docker CLI not found (buildx builds need docker and the buildx plugin)")
+    if not buildx_available():
+        return _build_without_buildx(opts, tag)
     with tempfile.TemporaryDirectory() as tmp:
         metadata = Path(tmp) / "metadata.json"
         cmd = build_command(opts, tag, metadata)
@@ -130,3 +138,60 @@ def build(opts: BuildOptions) -> BuildResult:
         if metadata.exists():
             digest = json.loads(metadata.read_text()).get("containerimage.digest", "")
     return BuildResult(image=str(image_for(opts.repository, tag)), digest=digest, command=cmd)
+
+
+def buildx_available() -> bool:
+    probe = subprocess.run(["docker", "buildx", "version"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+def builtin_buildkit_client() -> str | None:
+    """A docker client older than 23 (Debian's docker.io is 20.10) runs BuildKit builds itself
+    with DOCKER_BUILDKIT=1; newer ones need the buildx plugin."""
+    for client in (shutil.which("docker"), "/usr/bin/docker"):
+        if not client or not Path(client).exists():
+            continue
+        version = subprocess.run(
+            [client, "version", "--format", "{{.Client.Version}}"],
+            capture_output=True, text=True, check=False,
+        ).stdout.strip()  # fmt: skip
+        major = version.split(".", 1)[0]
+        if major.isdigit() and int(major) < 23:
+            return client
+    return None
+
+
+def _build_without_buildx(opts: BuildOptions, tag: str) -> BuildResult:
+    """Where the buildx plugin is missing: the daemon's own BuildKit builder (one platform,
+    no registry cache), then `docker push`; the digest is read back from the registry."""
+    if "," in opts.platforms:
+        raise DeployError("multi-platform builds need docker buildx (not installed here)")
+    ref = image_for(opts.repository, tag)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = build_command(
+            BuildOptions(**{**opts.__dict__, "push": False, "load": False, "cache": False}),
+            tag,
+            Path(tmp) / "metadata.json",
+        )
+    client = builtin_buildkit_client()
+    if client is None:
+        raise DeployError(
+            "docker buildx not found and no docker client with BuildKit built in (< 23); "
+            "install the buildx plugin"
+        )
+    # `docker buildx build ... --metadata-file F` → `docker build ...`
+    cmd = [client, "build", *cmd[3:]]
+    index = cmd.index("--metadata-file")
+    del cmd[index : index + 2]
+    print(f"note: docker buildx not found; building with `{client} build` (one platform, no cache)")
+    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+    if subprocess.run(cmd, cwd=REPO_ROOT, env=env, check=False).returncode != 0:
+        raise DeployError("docker build failed; see its output above")
+    digest = ""
+    if opts.push:
+        if subprocess.run([client, "push", str(ref)], check=False).returncode != 0:
+            raise DeployError(f"docker push {ref} failed; see its output above")
+        from eq_deploy.registry import resolve_digest
+
+        digest = resolve_digest(str(ref))
+    return BuildResult(image=str(ref), digest=digest, command=cmd)

@@ -494,7 +494,7 @@ def diff_objects(session: Session, objects: list[Obj]) -> list[str]:
             )
             continue
         if kind == "Job":
-            out.append(f"= {label} (exists: a migration runs once per build)")
+            out.append(_job_change(label, obj, live))
             continue
         from eq_deploy.kube import strip_server_fields
 
@@ -518,6 +518,19 @@ def diff_objects(session: Session, objects: list[Obj]) -> list[str]:
         )
         out.append(f"~ {label}\n" + "\n".join("    " + line for line in list(diff)[2:]))
     return out
+
+
+def _job_change(label: str, job: Obj, live: Obj) -> str:
+    image = job["spec"]["template"]["spec"]["containers"][0]["image"]
+    live_image = live["spec"]["template"]["spec"]["containers"][0]["image"]
+    complete = any(
+        c.get("type") == "Complete" and c.get("status") == "True"
+        for c in (live.get("status") or {}).get("conditions") or []
+    )
+    if complete and image == live_image:
+        return f"= {label} (completed for this build; not run again)"
+    why = "another image" if image != live_image else "it did not complete"
+    return f"~ {label} (would be deleted and run again: {why})"
 
 
 def _comparable(obj: Obj) -> Obj:
