@@ -31,6 +31,12 @@ def wait_until(what: str, check: Callable[[], Any], timeout: float = 120.0) -> A
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error})")
 
 
+@pytest.fixture(name="wait_until", scope="session")
+def wait_until_fixture() -> Callable[..., Any]:
+    """`wait_until(what, check, timeout)` for tests (conftest modules are not importable)."""
+    return wait_until
+
+
 @pytest.fixture(scope="session")
 def cluster() -> ClusterProvider:
     provider = select_provider()

@@ -13,15 +13,16 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_until
 from eq_deploy.clusters import NODE_PORT, ClusterProvider
 
 pytestmark = pytest.mark.cluster
+
+Wait = Callable[..., Any]
 
 WEB_MARKER = "eq-e2e-web"
 PLATFORMS = ("linux/amd64", "linux/arm64")
@@ -150,7 +151,9 @@ def _job_outcome(batch_v1: Any, name: str, namespace: str) -> str | None:
     return None
 
 
-def _wait_job(batch_v1: Any, core_v1: Any, name: str, namespace: str) -> tuple[str, str]:
+def _wait_job(
+    wait_until: Wait, batch_v1: Any, core_v1: Any, name: str, namespace: str
+) -> tuple[str, str]:
     outcome = wait_until(
         f"job {name} to finish", lambda: _job_outcome(batch_v1, name, namespace), 180
     )
@@ -173,6 +176,7 @@ def test_deployment_nodeport_dns_and_jobs(
     batch_v1: Any,
     namespace: str,
     web_image: str,
+    wait_until: Wait,
 ) -> None:
     _apply(api_client, _web_deployment(namespace, web_image))
     _apply(
@@ -207,12 +211,12 @@ def test_deployment_nodeport_dns_and_jobs(
     dns_name = f"web.{namespace}.svc.cluster.local"
     resolve = f"import socket; print(socket.gethostbyname({dns_name!r}))"
     _apply(api_client, _job("resolve", namespace, web_image, resolve))
-    outcome, logs = _wait_job(batch_v1, core_v1, "resolve", namespace)
+    outcome, logs = _wait_job(wait_until, batch_v1, core_v1, "resolve", namespace)
     assert outcome == "Complete", f"DNS job {outcome}: {logs}"
     assert logs.strip() == cluster_ip, f"{dns_name} resolved to {logs!r}, expected {cluster_ip}"
 
     _apply(api_client, _job("fails", namespace, web_image, "raise SystemExit(1)"))
-    outcome, _ = _wait_job(batch_v1, core_v1, "fails", namespace)
+    outcome, _ = _wait_job(wait_until, batch_v1, core_v1, "fails", namespace)
     assert outcome == "Failed"
 
 
@@ -275,6 +279,7 @@ def test_pod_reaches_postgres_on_the_host(
     namespace: str,
     web_image: str,
     host_postgres: str,
+    wait_until: Wait,
 ) -> None:
     job = _job("postgres", namespace, web_image, POSTGRES_PROBE)
     # python3 -c SCRIPT ARGS...: the script reads the address and port from sys.argv.
@@ -283,7 +288,7 @@ def test_pod_reaches_postgres_on_the_host(
         str(POSTGRES_PORT),
     ]
     _apply(api_client, job)
-    outcome, logs = _wait_job(batch_v1, core_v1, "postgres", namespace)
+    outcome, logs = _wait_job(wait_until, batch_v1, core_v1, "postgres", namespace)
     assert outcome == "Complete", f"postgres probe {outcome}: {logs}"
     assert logs.strip() in ("postgres answered N", "postgres answered S"), logs
 

@@ -122,9 +122,18 @@ class LocalCluster:
 
     def status(self) -> ClusterStatus:
         components = {}
+        total_kib = 0
         for name in reversed(STOP_ORDER):
             pid = self.processes.pid(name)
-            components[name] = f"running (pid {pid})" if pid else "stopped"
+            if pid:
+                rss = _rss_kib(pid)
+                total_kib += rss
+                components[name] = f"running (pid {pid}, {rss / 1024:.0f} MiB)"
+            else:
+                components[name] = "stopped"
+        pods_kib = sum(_rss_kib(pid) for pid in [*self._stray_pids(), *host.pod_process_ids()])
+        components["shims and pods"] = f"{pods_kib / 1024:.0f} MiB"
+        components["memory (RSS, started here)"] = f"{(total_kib + pods_kib) / 1024:.0f} MiB"
         api_ready = self._api_ready()
         components["api /readyz"] = "ok" if api_ready else "not ready"
         if api_ready:
@@ -300,7 +309,12 @@ class LocalCluster:
     def _stray_pids(self) -> list[int]:
         """Processes that belong to this cluster without a pid file (containerd shims)."""
         markers = (str(self.layout.state), str(self.layout.run))
-        return pids_matching(lambda argv: any(m in " ".join(argv) for m in markers))
+        tracked = {self.processes.pid(name) for name in self.processes.names()}
+        return [
+            pid
+            for pid in pids_matching(lambda argv: any(m in " ".join(argv) for m in markers))
+            if pid not in tracked
+        ]
 
     def _unregister_buildx_builder(self) -> None:
         if shutil.which("docker") and _ok(["docker", "buildx", "inspect", BUILDER_NAME]):
@@ -369,6 +383,16 @@ def _run(argv: list[str]) -> None:
 
 def _docker_works() -> bool:
     return shutil.which("docker") is not None and _ok(["docker", "info"])
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _cmdline(pid: int) -> str:

@@ -96,10 +96,7 @@ class ProcessTable:
 
     def ensure_alive(self, name: str) -> None:
         child = self._children.get(name)
-        if child is not None:
-            exited = child.poll() is not None
-        else:
-            exited = self.pid(name) is None
+        exited = child.poll() is not None if child is not None else self.pid(name) is None
         if exited:
             raise ClusterError(
                 f"{name} exited; last lines of {self.log_path(name)}:\n{self.tail(name)}"
