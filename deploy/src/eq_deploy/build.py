@@ -126,6 +126,10 @@ def build(opts: BuildOptions) -> BuildResult:
         raise DeployError("docker CLI not found (buildx builds need docker and the buildx plugin)")
     if not buildx_available():
         return _build_without_buildx(opts, tag)
+    if opts.cache and builder_driver(opts.builder) == "docker":
+        # The `docker` driver cannot export a registry cache; other drivers can.
+        print("note: the buildx builder uses the docker driver: no registry build cache")
+        opts = BuildOptions(**{**opts.__dict__, "cache": False})
     with tempfile.TemporaryDirectory() as tmp:
         metadata = Path(tmp) / "metadata.json"
         cmd = build_command(opts, tag, metadata)
@@ -143,6 +147,16 @@ def build(opts: BuildOptions) -> BuildResult:
 def buildx_available() -> bool:
     probe = subprocess.run(["docker", "buildx", "version"], capture_output=True, check=False)
     return probe.returncode == 0
+
+
+def builder_driver(builder: str) -> str:
+    """The driver of the buildx builder that will run the build ("docker", "remote", ...)."""
+    cmd = ["docker", "buildx", "inspect", *([builder] if builder else [])]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+    for line in out.splitlines():
+        if line.startswith("Driver:"):
+            return line.split(":", 1)[1].strip()
+    return ""
 
 
 def builtin_buildkit_client() -> str | None:
