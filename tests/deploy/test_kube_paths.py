@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from eq_deploy.kube import path_for, strip_server_fields
 
 
