@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import nox
+from nox.command import CommandFailed
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".nox" / "eq"
@@ -94,18 +95,30 @@ def yaml_files() -> list[str]:
 
 @nox.session(python=False)
 def lint(session: nox.Session) -> None:
-    """ruff, mypy (strict), hadolint, actionlint, zizmor, yamllint."""
+    """ruff, mypy (strict), hadolint, actionlint, zizmor, yamllint: every tool runs, then the
+    session fails naming each one that found something."""
     env = install(session)
-    run(session, env, "ruff", "check", ".")
-    run(session, env, "ruff", "format", "--check", ".")
-    run(session, env, "mypy", *PACKAGES)
-    run(session, env, "hadolint", DOCKERFILE)
     workflows = sorted(str(p.relative_to(ROOT)) for p in WORKFLOWS.glob("*.yml"))
     if not workflows:
         session.error("no workflow in .github/workflows")
-    run(session, env, str(go_tool(session, *ACTIONLINT)), *workflows)
-    run(session, env, "zizmor", "--offline", *workflows)
-    run(session, env, "yamllint", "--strict", *yaml_files())
+    actionlint = str(go_tool(session, *ACTIONLINT))
+    failed = []
+    for command in (
+        ("ruff", "check", "."),
+        ("ruff", "format", "--check", "."),
+        ("mypy", *PACKAGES),
+        ("hadolint", DOCKERFILE),
+        (actionlint, *workflows),
+        ("zizmor", "--offline", *workflows),
+        ("yamllint", "--strict", *yaml_files()),
+    ):
+        try:
+            run(session, env, *command)
+        except CommandFailed:
+            tool = Path(command[0]).name
+            failed.append(f"ruff {command[1]}" if tool == "ruff" else tool)
+    if failed:
+        session.error(f"lint failed: {', '.join(failed)}")
 
 
 @nox.session(python=False)
