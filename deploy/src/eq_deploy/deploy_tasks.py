@@ -22,7 +22,7 @@ def task(**kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
 
 
 WHERE_HELP = {
-    "env": "environment: local (NodePort 30080) or cloud (LoadBalancer, HPA, PDB) [local]",
+    "env": "environment: local (NodePort 30080), kind, or cloud (LoadBalancer, HPA, PDB) [local]",
     "context": "kubeconfig context [KUBE_CONTEXT, else the current context]",
     "namespace": "namespace [K8S_NAMESPACE, else the environment's]",
     "env_file": "settings file [.env]",
