@@ -462,3 +462,11 @@ def test_a_deep_copy_of_the_good_set_is_independent() -> None:
     first, second = good_set(), copy.deepcopy(good_set())
     _latest(first)
     assert check_objects(second) == []
+
+
+def test_the_same_schema_error_in_several_versions_is_one_violation() -> None:
+    objects = good_set()
+    api_container(objects)["livenessProbe"]["periodSecond"] = 5
+    found = schema_violations(objects)
+    assert len(found) == 1
+    assert found[0].message.endswith("(Kubernetes 1.33.0, 1.34.0, 1.35.0)")

@@ -342,6 +342,8 @@ def schema_violations(
     found: list[Violation] = []
     for obj in objects:
         kind, name = _ident(obj)
+        # The same error in several versions is one violation naming them all.
+        errors: dict[tuple[str, str], list[str]] = {}
         for version in versions:
             try:
                 kubernetes_validate.validate(dict(obj), version, strict=True)
@@ -349,10 +351,13 @@ def schema_violations(
                 path = ".".join(
                     f"[{p}]" if isinstance(p, int) else str(p) for p in exc.absolute_path
                 ).replace(".[", "[")
-                message = f"{exc.message} (Kubernetes {version})"
-                found.append(Violation(source(obj), kind, name, path or "(object)", message))
+                errors.setdefault((path or "(object)", exc.message), []).append(version)
             except kubernetes_validate.SchemaNotFoundError as exc:
-                found.append(Violation(source(obj), kind, name, "apiVersion", exc.message))
+                errors.setdefault(("apiVersion", exc.message), []).append(version)
+        for (path, message), failing in errors.items():
+            if "Kubernetes version" not in message:
+                message = f"{message} (Kubernetes {', '.join(failing)})"
+            found.append(Violation(source(obj), kind, name, path, message))
     return found
 
 
