@@ -209,7 +209,7 @@ def deploy(opts: DeployOptions, reporter: Reporter) -> Outcome:
             digest,
             runner.elapsed,
             {},
-            changed=bool(changes),
+            changed=any(not c.startswith("=") for c in changes),
             note="dry run: nothing changed",
         )
 
@@ -280,9 +280,18 @@ def deploy(opts: DeployOptions, reporter: Reporter) -> Outcome:
             entry.reason = exc.message
             previous = state["live"]
             if opts.rollback_on_failure and previous is not None and not state["unchanged"]:
-                _auto_rollback(session, runner, previous, opts.timeout)
-                entry.reason += f"; rolled back to {_tag_of(previous)}"
-                exc.message = f"{exc.message} (rolled back to {_tag_of(previous)})"
+                try:
+                    _auto_rollback(session, runner, previous, opts.timeout)
+                except DeployError as rollback_exc:
+                    entry.reason += f"; rollback to {_tag_of(previous)} failed too"
+                    exc.message += (
+                        f" (rollback to {_tag_of(previous)} failed too: {rollback_exc.message})"
+                    )
+                else:
+                    entry.reason += f"; rolled back to {_tag_of(previous)}"
+                    exc.message = f"{exc.message} (rolled back to {_tag_of(previous)})"
+            elif previous is None:
+                exc.message += " (no previous Deployment to roll back to)"
             _record(session, entry, runner)
             raise
         entry.result = hist.SUCCEEDED
