@@ -37,3 +37,19 @@ def test_pin_and_api_path() -> None:
     assert parse_image("python").api_path == "library/python"
     assert parse_image("python").registry_host == "docker.io"
     assert parse_image("127.0.0.1:5000/eq-backend").api_path == "eq-backend"
+
+
+def node(name: str, arch: str) -> dict[str, object]:
+    return {
+        "metadata": {"name": name},
+        "status": {"nodeInfo": {"operatingSystem": "linux", "architecture": arch}},
+    }
+
+
+def test_arm64_node_without_an_arm64_build_is_reported() -> None:
+    from eq_deploy.registry import missing_platforms
+
+    nodes = [node("a", "amd64"), node("b", "arm64")]
+    assert missing_platforms(nodes, {"linux/amd64"}) == {"b": "linux/arm64"}
+    assert missing_platforms(nodes, {"linux/amd64", "linux/arm64"}) == {}
+    assert missing_platforms(nodes, set()) == {}  # unknown platforms: nothing claimed

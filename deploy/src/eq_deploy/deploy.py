@@ -126,7 +126,12 @@ def resolve_image(session: Session, tag: str) -> tuple[str, str]:
     """(digest-pinned reference, digest) of `tag`, checking the image exists where the
     cluster gets it from."""
     from eq_deploy.images import parse_image
-    from eq_deploy.registry import image_on_nodes, resolve_digest
+    from eq_deploy.registry import (
+        image_on_nodes,
+        image_platforms,
+        missing_platforms,
+        resolve_digest,
+    )
 
     ref = default_image(session.env.name, tag, session.settings.values)
     if session.env.image_source == "nodes":
@@ -137,7 +142,17 @@ def resolve_image(session: Session, tag: str) -> tuple[str, str]:
             )
         return (str(parse_image(ref).pinned(digest)) if digest else ref), digest
     digest = resolve_digest(ref)
-    return str(parse_image(ref).pinned(digest)), digest
+    pinned = str(parse_image(ref).pinned(digest))
+    # The manual process met ImagePullBackOff on arm64 nodes with an amd64-only image.
+    platforms = image_platforms(pinned)
+    missing = missing_platforms(session.kube.items("Node"), platforms)
+    if missing:
+        node, platform = next(iter(missing.items()))
+        raise DeployError(
+            f"image {ref} is built for {', '.join(sorted(platforms))} but node {node} is "
+            f"{platform} (inv build --platform linux/amd64,linux/arm64)"
+        )
+    return pinned, digest
 
 
 def keep_runtime_if_unchanged(objects: list[Obj], live: Obj | None) -> bool:

@@ -127,3 +127,54 @@ def image_on_nodes(nodes: list[dict[str, Any]], image: str) -> tuple[bool, str]:
         if not found:
             return False, ""
     return bool(nodes), digest
+
+
+def image_platforms(image: str) -> set[str]:
+    """The `os/arch` platforms `image` is built for, from its registry manifest (an index
+    lists them; a single manifest names one in its config). Empty when it cannot be read."""
+    import httpx
+
+    ref = parse_image(image)
+    scheme = "http" if _plain_http(ref) else "https"
+    host = "registry-1.docker.io" if ref.registry_host == "docker.io" else ref.registry_host
+    base = f"{scheme}://{host}/v2/{ref.api_path}"
+    headers = {"Accept": MANIFEST_TYPES}
+    try:
+        with httpx.Client(timeout=10) as client:
+            response = client.get(f"{base}/manifests/{ref.digest or ref.tag}", headers=headers)
+            if response.status_code == 401:
+                token = _anonymous_token(client, response.headers.get("www-authenticate", ""))
+                if not token:
+                    return set()
+                headers["Authorization"] = f"Bearer {token}"
+                response = client.get(f"{base}/manifests/{ref.digest or ref.tag}", headers=headers)
+            if response.status_code != 200:
+                return set()
+            body = response.json()
+            if "manifests" in body:
+                return {
+                    f"{p.get('os')}/{p.get('architecture')}"
+                    for p in (m.get("platform") or {} for m in body["manifests"])
+                    if p.get("architecture") not in (None, "unknown")
+                }
+            config = client.get(f"{base}/blobs/{body['config']['digest']}", headers=headers)
+            if config.status_code != 200:
+                return set()
+            data = config.json()
+            return {f"{data.get('os')}/{data.get('architecture')}"}
+    except (httpx.HTTPError, ValueError, KeyError):
+        return set()
+
+
+def missing_platforms(nodes: list[dict[str, Any]], platforms: set[str]) -> dict[str, str]:
+    """{node name: its os/arch} for nodes whose platform the image lacks (empty `platforms`
+    means unknown: nothing is reported)."""
+    if not platforms:
+        return {}
+    out = {}
+    for node in nodes:
+        info = (node.get("status") or {}).get("nodeInfo") or {}
+        platform = f"{info.get('operatingSystem', 'linux')}/{info.get('architecture', '')}"
+        if platform not in platforms:
+            out[node["metadata"]["name"]] = platform
+    return out
