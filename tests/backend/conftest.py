@@ -8,6 +8,7 @@ fresh copy of it, its own app instance and a flushed Redis.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -145,10 +146,36 @@ def app_env(
 
 
 async def _client_for(app: Any) -> AsyncIterator[Any]:
-    from litestar.testing import AsyncTestClient
+    """An httpx client on the app, with its lifespan run in the test's own event loop.
 
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
-        yield client
+    (Litestar's AsyncTestClient runs the lifespan in a portal thread with another loop, so
+    the app's pool would be created in one loop and disposed in another.) The lifespan
+    lives in a task of its own because pytest-asyncio tears fixtures down in another task.
+    """
+    import httpx
+
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def lifespan() -> None:
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(lifespan())
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        task.result()  # startup failed: raise its error here
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver.local"
+        ) as client:
+            yield client
+    finally:
+        stop.set()
+        await task
 
 
 @pytest.fixture(scope="module")

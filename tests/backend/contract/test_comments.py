@@ -52,7 +52,7 @@ CASES = [
     (
         "Buồn chán stress ghét lo lắng",
         "negative",
-        -1.0,
+        -5 / 6,
         "high",
         "⚠️ Phát hiện dấu hiệu stress/tiêu cực cao.",
         HIGH_SUGGESTIONS,

@@ -6,6 +6,7 @@ This module empties the situations table first, so totals are exact.
 import math
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from eqtest.api import Api, assert_no_email, create_user, err, ok, public_user
 
@@ -183,6 +184,14 @@ async def test_feed_uses_one_or_two_statements_whatever_the_size(
     api: Api, world, db, database_url
 ) -> None:
     dbname = database_url.rsplit("/", 1)[-1]
+    try:
+        db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        db.execute("SELECT pg_stat_statements_reset()")
+    except psycopg.Error as exc:
+        pytest.fail(
+            "counting statements needs pg_stat_statements in shared_preload_libraries "
+            f"(the throwaway server has it; unset EQ_TEST_DATABASE_URL): {exc}"
+        )
     small = await _count(api, db, dbname, {"limit": 1})
     large = await _count(api, db, dbname, {"limit": 100})
     # grow the data 10x: more situations, reactions and comments

@@ -8,7 +8,7 @@ import pytest
 import schemathesis
 from eqtest.api import create_user
 from eqtest.app import make_app
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
@@ -26,19 +26,38 @@ def api_schema(app_env, redis_client, llm):
     return schemathesis.openapi.from_asgi("/schema/openapi.json", app)
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+def test_api_from_its_own_schema(api_schema, fuzz_user) -> None:
+    """Every operation, a few generated cases each; all failures are reported together."""
+    headers = {"Cookie": f"access_token={fuzz_user.token}"}
+    checks = [not_a_server_error, response_schema_conformance, content_type_conformance]
+    failures: list[str] = []
+    operations = 0
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
 
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def fuzz(case) -> None:
+            case.call_and_validate(headers=headers, checks=checks)
 
-@schema.parametrize()
-@settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
-    derandomize=True,
-)
-def test_api_from_its_own_schema(case, fuzz_user) -> None:
-    case.call_and_validate(
-        headers={"Cookie": f"access_token={fuzz_user.token}"},
-        checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
+        try:
+            fuzz()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # collect, then fail once with every operation's reason
+            first = [ln for ln in str(exc).strip().splitlines() if ln.strip()][:10]
+            failures.append(
+                f"{operation.method.upper()} {operation.path}:\n  " + "\n  ".join(first)
+            )
+    assert operations > 20, f"the schema lists only {operations} operations"
+    assert not failures, f"{len(failures)} of {operations} operations failed:\n" + "\n".join(
+        failures
     )

@@ -94,6 +94,10 @@ async def test_profile(api: Api, user, db) -> None:
         "picture": target.picture,
         "bio": "I like tests",
     }
+    own = ok(
+        await api.get(f"/api/v1/users/{user.id}", user=user), "User profile retrieved successfully"
+    )
+    assert own["email"] == user.email
 
 
 async def test_profile_needs_auth_404_and_422(api: Api, user) -> None:

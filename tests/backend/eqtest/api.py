@@ -83,7 +83,10 @@ class Api:
             h.update(user.cookie)
         if bearer is not None:
             h.update(bearer.bearer)
-        return await self.client.request(method, url, headers=h, follow_redirects=False, **kw)
+        try:
+            return await self.client.request(method, url, headers=h, follow_redirects=False, **kw)
+        finally:
+            self.client.cookies.clear()  # every test says which cookies it sends
 
     async def get(self, url: str, **kw: Any) -> httpx.Response:
         return await self.request("GET", url, **kw)
