@@ -8,6 +8,7 @@ from typing import Any
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DataError, StatementError
 
 from eq_backend.envelope import ErrorEnvelope
 
@@ -139,8 +140,21 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     return _envelope_response(status, message, [detail or message], None, exc.headers)
 
 
+def _is_bad_value(exc: Exception) -> bool:
+    """A value the database cannot store (NUL byte, lone surrogate, out-of-range number)."""
+    if isinstance(exc, DataError):
+        return True
+    return isinstance(exc, StatementError) and isinstance(exc.orig, UnicodeError | ValueError)
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """Anything unhandled: logged with its traceback, answered without internals."""
+    """Anything unhandled: logged with its traceback, answered without internals.
+    Values the database refuses are the client's error: 422."""
+    if _is_bad_value(exc):
+        logger.info(
+            "rejected a value on %s %s: %s", request.method, request.url.path, type(exc).__name__
+        )
+        return _envelope_response(422, "Validation error", ["a value cannot be stored"])
     logger.exception("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
     return _envelope_response(
         HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error", ["Internal server error"]

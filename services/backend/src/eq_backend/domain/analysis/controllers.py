@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from eq_backend.deps import provide_caller_id
 from eq_backend.domain.analysis.schemas import AnalyzeIn, AnswerOut, SentimentIn
 from eq_backend.domain.analysis.services import AnalysisService
 from eq_backend.domain.comments.sentiment import Sentiment, score_sentiment
 from eq_backend.envelope import Envelope, ok
+from eq_backend.types import PathId
 
 
 class AnalysisController(Controller):
@@ -40,7 +41,7 @@ class AnalysisController(Controller):
         self,
         analysis_service: NamedDependency[AnalysisService],
         caller_id: NamedDependency[int],
-        situation_id: FromPath[int],
+        situation_id: PathId,
     ) -> Envelope[list[AnswerOut]]:
         return ok(
             "Answers retrieved successfully", await analysis_service.answers_for(situation_id)

@@ -7,11 +7,13 @@ from typing import Annotated
 
 import msgspec
 
+from eq_backend.types import DbInt
+
 PILLARS = ("self_awareness", "empathy", "self_regulation", "communication", "decision_making")
 
 
 class AnalyzeIn(msgspec.Struct):
-    situation_id: int
+    situation_id: DbInt
     answer_text: Annotated[str, msgspec.Meta(min_length=1)]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from eq_backend.deps import provide_caller_id
 from eq_backend.domain.comments.schemas import (
@@ -16,6 +16,7 @@ from eq_backend.domain.comments.schemas import (
 )
 from eq_backend.domain.comments.services import CommentService
 from eq_backend.envelope import Envelope, ok
+from eq_backend.types import PathId
 
 _AUTH = {"caller_id": Provide(provide_caller_id)}
 
@@ -26,7 +27,7 @@ class CommentController(Controller):
 
     @get("/situations/{situation_id:str}/comments")
     async def list_for_situation(
-        self, comment_service: NamedDependency[CommentService], situation_id: FromPath[int]
+        self, comment_service: NamedDependency[CommentService], situation_id: PathId
     ) -> Envelope[list[CommentOut]]:
         return ok(
             "Comments retrieved successfully", await comment_service.for_situation(situation_id)
@@ -37,7 +38,7 @@ class CommentController(Controller):
         self,
         comment_service: NamedDependency[CommentService],
         caller_id: NamedDependency[int],
-        situation_id: FromPath[int],
+        situation_id: PathId,
         data: JSONBody[CommentIn],
     ) -> Envelope[CommentOut]:
         created = await comment_service.create(caller_id, situation_id, data.content)
@@ -55,7 +56,7 @@ class CommentController(Controller):
 
     @get("/{comment_id:str}")
     async def get_comment(
-        self, comment_service: NamedDependency[CommentService], comment_id: FromPath[int]
+        self, comment_service: NamedDependency[CommentService], comment_id: PathId
     ) -> Envelope[CommentOut]:
         return ok("Comment retrieved successfully", await comment_service.get(comment_id))
 
@@ -64,7 +65,7 @@ class CommentController(Controller):
         self,
         comment_service: NamedDependency[CommentService],
         caller_id: NamedDependency[int],
-        comment_id: FromPath[int],
+        comment_id: PathId,
         data: JSONBody[CommentUpdate],
     ) -> Envelope[CommentOut]:
         updated = await comment_service.update(caller_id, comment_id, data.content)
@@ -75,7 +76,7 @@ class CommentController(Controller):
         self,
         comment_service: NamedDependency[CommentService],
         caller_id: NamedDependency[int],
-        comment_id: FromPath[int],
+        comment_id: PathId,
     ) -> Envelope[None]:
         await comment_service.delete(caller_id, comment_id)
         return ok("Comment deleted successfully", None)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import msgspec
 
 from eq_backend.domain.users.schemas import UserBrief
+from eq_backend.types import DbInt
 
 Content = Annotated[str, msgspec.Meta(min_length=1)]
 
@@ -18,7 +19,7 @@ class CommentIn(msgspec.Struct):
 
 class CommentWithSituationIn(msgspec.Struct):
     content: Content
-    situation_id: int
+    situation_id: DbInt
 
 
 class CommentUpdate(msgspec.Struct):

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody
 
 from eq_backend.deps import provide_caller_id, provide_viewer_id
 from eq_backend.domain.comments.schemas import CommentIn, CommentOut
@@ -29,6 +29,7 @@ from eq_backend.domain.situations.schemas import (
 from eq_backend.domain.situations.services import SituationService
 from eq_backend.envelope import Envelope, ok
 from eq_backend.errors import Unprocessable
+from eq_backend.types import PathId
 
 _AUTH = {"caller_id": Provide(provide_caller_id)}
 _OPT = {"viewer_id": Provide(provide_viewer_id)}
@@ -72,7 +73,7 @@ class SituationController(Controller):
         self,
         situation_service: NamedDependency[SituationService],
         viewer_id: NamedDependency[int | None],
-        user_id: FromPath[int],
+        user_id: PathId,
     ) -> Envelope[list[FeedItem]]:
         return ok(
             "User situations retrieved successfully",
@@ -81,7 +82,7 @@ class SituationController(Controller):
 
     @get("/{situation_id:str}")
     async def get_situation(
-        self, situation_service: NamedDependency[SituationService], situation_id: FromPath[int]
+        self, situation_service: NamedDependency[SituationService], situation_id: PathId
     ) -> Envelope[SituationOut]:
         return ok("Situation retrieved successfully", await situation_service.get(situation_id))
 
@@ -111,7 +112,7 @@ class SituationController(Controller):
         self,
         situation_service: NamedDependency[SituationService],
         caller_id: NamedDependency[int],
-        situation_id: FromPath[int],
+        situation_id: PathId,
         data: JSONBody[SituationUpdate],
     ) -> Envelope[SituationOut]:
         updated = await situation_service.update(caller_id, situation_id, data)
@@ -122,14 +123,14 @@ class SituationController(Controller):
         self,
         situation_service: NamedDependency[SituationService],
         caller_id: NamedDependency[int],
-        situation_id: FromPath[int],
+        situation_id: PathId,
     ) -> Envelope[None]:
         await situation_service.delete(caller_id, situation_id)
         return ok("Situation deleted successfully", None)
 
     @get("/{situation_id:str}/comments")
     async def comments(
-        self, comment_service: NamedDependency[CommentService], situation_id: FromPath[int]
+        self, comment_service: NamedDependency[CommentService], situation_id: PathId
     ) -> Envelope[list[CommentOut]]:
         return ok(
             "Comments retrieved successfully", await comment_service.for_situation(situation_id)
@@ -140,7 +141,7 @@ class SituationController(Controller):
         self,
         comment_service: NamedDependency[CommentService],
         caller_id: NamedDependency[int],
-        situation_id: FromPath[int],
+        situation_id: PathId,
         data: JSONBody[CommentIn],
     ) -> Envelope[CommentOut]:
         created = await comment_service.create(caller_id, situation_id, data.content)
@@ -148,7 +149,7 @@ class SituationController(Controller):
 
     @get("/{situation_id:str}/reactions")
     async def reactions(
-        self, situation_service: NamedDependency[SituationService], situation_id: FromPath[int]
+        self, situation_service: NamedDependency[SituationService], situation_id: PathId
     ) -> Envelope[list[ReactionOut]]:
         return ok(
             "Reactions retrieved successfully", await situation_service.reactions(situation_id)
@@ -159,7 +160,7 @@ class SituationController(Controller):
         self,
         situation_service: NamedDependency[SituationService],
         caller_id: NamedDependency[int],
-        situation_id: FromPath[int],
+        situation_id: PathId,
         data: JSONBody[ReactionIn],
     ) -> Envelope[ReactionOut]:
         reaction = await situation_service.react(caller_id, situation_id, data.reaction_type)
@@ -171,7 +172,7 @@ class SituationController(Controller):
         request: Request[Any, Any, Any],
         situation_service: NamedDependency[SituationService],
         caller_id: NamedDependency[int],
-        situation_id: FromPath[int],
+        situation_id: PathId,
     ) -> Envelope[None]:
         """Removes the caller's reaction; an optional JSON body `{reaction_type}` restricts
         it to that type."""

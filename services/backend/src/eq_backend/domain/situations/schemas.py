@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from eq_backend.domain.users.schemas import UserBrief
+from eq_backend.types import DbInt
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
@@ -82,13 +83,13 @@ class Feed(msgspec.Struct):
 class SituationIn(msgspec.Struct):
     context: NonEmpty
     question: NonEmpty
-    topic_id: int | None = None
+    topic_id: DbInt | None = None
 
 
 class ContributeIn(msgspec.Struct):
     context: NonEmpty
     question: NonEmpty
-    topic_id: int | None = None
+    topic_id: DbInt | None = None
     image_url: str | None = None
 
 
@@ -96,7 +97,7 @@ class SituationUpdate(msgspec.Struct):
     context: NonEmpty | msgspec.UnsetType = msgspec.UNSET
     question: NonEmpty | msgspec.UnsetType = msgspec.UNSET
     image_url: str | msgspec.UnsetType | None = msgspec.UNSET
-    topic_id: int | msgspec.UnsetType | None = msgspec.UNSET
+    topic_id: DbInt | msgspec.UnsetType | None = msgspec.UNSET
 
 
 ReactionType = Literal["upvote", "downvote"]

@@ -59,9 +59,12 @@ async def _ensure_topic(conn: AsyncConnection, topic_id: int | None) -> None:
         )
 
 
+MAX_PAGE = 1_000_000  # keeps the offset a sane integer whatever the client sends
+
+
 def clamp_feed_query(page: int, limit: int, sort_order: str) -> tuple[int, int, bool]:
     """The feed is lenient: page < 1 → 1; limit outside 1–100 → 10; anything but asc → desc."""
-    page = max(page, 1)
+    page = min(max(page, 1), MAX_PAGE)
     if limit < 1 or limit > 100:
         limit = 10
     return page, limit, sort_order.lower() == "asc"

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from eq_backend.deps import provide_caller_id
 from eq_backend.domain.situations.schemas import SituationOut
 from eq_backend.domain.topics.schemas import TopicIn, TopicOut
 from eq_backend.domain.topics.services import TopicService
 from eq_backend.envelope import Envelope, ok
+from eq_backend.types import PathId
 
 
 class TopicController(Controller):
@@ -27,7 +28,7 @@ class TopicController(Controller):
 
     @get("/{topic_id:str}")
     async def get_topic(
-        self, topic_service: NamedDependency[TopicService], topic_id: FromPath[int]
+        self, topic_service: NamedDependency[TopicService], topic_id: PathId
     ) -> Envelope[TopicOut]:
         return ok("Topic retrieved successfully", await topic_service.get(topic_id))
 
@@ -45,7 +46,7 @@ class TopicController(Controller):
         self,
         topic_service: NamedDependency[TopicService],
         caller_id: NamedDependency[int],
-        topic_id: FromPath[int],
+        topic_id: PathId,
         data: JSONBody[TopicIn],
     ) -> Envelope[TopicOut]:
         return ok("Topic updated successfully", await topic_service.update(topic_id, data.name))
@@ -57,13 +58,13 @@ class TopicController(Controller):
         self,
         topic_service: NamedDependency[TopicService],
         caller_id: NamedDependency[int],
-        topic_id: FromPath[int],
+        topic_id: PathId,
     ) -> Envelope[None]:
         await topic_service.delete(topic_id)
         return ok("Topic deleted successfully", None)
 
     @get("/{topic_id:str}/situations")
     async def topic_situations(
-        self, topic_service: NamedDependency[TopicService], topic_id: FromPath[int]
+        self, topic_service: NamedDependency[TopicService], topic_id: PathId
     ) -> Envelope[list[SituationOut]]:
         return ok("Situations retrieved successfully", await topic_service.situations(topic_id))

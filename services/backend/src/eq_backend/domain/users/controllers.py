@@ -6,13 +6,14 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromQuery, QueryParameter
 
 from eq_backend.deps import provide_caller_id
 from eq_backend.domain.users.schemas import MeOut, ProfileOut, UserBrief
 from eq_backend.domain.users.services import UserService
 from eq_backend.envelope import Envelope, ok
 from eq_backend.errors import Unprocessable
+from eq_backend.types import PathId
 
 _AUTH = {"caller_id": Provide(provide_caller_id)}
 
@@ -27,7 +28,7 @@ class UserController(Controller):
         user_service: NamedDependency[UserService],
         caller_id: NamedDependency[int],
         search: FromQuery[str | None] = None,
-        page: Annotated[int, QueryParameter(ge=1)] = 1,
+        page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
         size: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
     ) -> Envelope[list[UserBrief]]:
         if search is not None and len(search.strip()) < 2:
@@ -61,7 +62,7 @@ class UserController(Controller):
         self,
         user_service: NamedDependency[UserService],
         caller_id: NamedDependency[int],
-        user_id: FromPath[int],
+        user_id: PathId,
     ) -> Envelope[ProfileOut]:
         return ok(
             "User profile retrieved successfully", await user_service.profile(user_id, caller_id)
