@@ -97,12 +97,12 @@ def _seed(pg: PostgresServer, db: str) -> dict[str, int]:
         conn.execute(
             "INSERT INTO situations (topic_id, user_id, context, question, image_url, "
             "is_contributed, created_at) "
-            "SELECT CASE WHEN g % 7 = 0 THEN NULL ELSE (%s::int[])[1 + g % %s] END, "
-            "(%s::int[])[1 + g % %s], "
+            "SELECT CASE WHEN g %% 7 = 0 THEN NULL ELSE (%s::int[])[1 + g %% %s] END, "
+            "(%s::int[])[1 + g %% %s], "
             "'Context of situation ' || g || ': ' || repeat('a realistic sentence. ', 8), "
             "'What would you do in situation ' || g || '?', "
-            "CASE WHEN g % 5 = 0 THEN 'https://img.example.test/' || g || '.jpg' END, "
-            "g % 3 = 0, now() - g * interval '1 minute' FROM generate_series(1, %s) g",
+            "CASE WHEN g %% 5 = 0 THEN 'https://img.example.test/' || g || '.jpg' END, "
+            "g %% 3 = 0, now() - g * interval '1 minute' FROM generate_series(1, %s) g",
             (topics, len(topics), users, len(users), n_sit),
         )
         conn.execute(
@@ -232,6 +232,7 @@ def run(seconds: int, warmup: int, threads: int, conns: int) -> dict[str, Any]:
         if not shutil.which(tool):
             raise SystemExit(f"{tool} not found: apt-get install {tool}")
     work = Path(tempfile.mkdtemp(prefix="eq-bench-"))
+    load_before = [round(x, 2) for x in os.getloadavg()]
     pg = PostgresServer.start(stat_statements=False)
     redis = RedisServer.from_env_or_start()
     procs: list[subprocess.Popen] = []
@@ -350,6 +351,11 @@ def run(seconds: int, warmup: int, threads: int, conns: int) -> dict[str, Any]:
         },
         "results": results,
         "rss_mb_after_run": rss,
+        # Other work on the machine competes for the same 2 cores: say how busy it was.
+        "load_average_1_5_15": {
+            "before": load_before,
+            "after": [round(x, 2) for x in os.getloadavg()],
+        },
         "targets": targets,
     }
 
@@ -376,9 +382,9 @@ def render_section(report: dict[str, Any]) -> str:
         "",
         f"Setup: {report['config']['server']}, ENVIRONMENT=production, LOG_LEVEL "
         f"{report['config']['log_level']}; {report['config']['load']}; wrk, the app, PostgreSQL "
-        "and Redis share the same cores. Data: "
-        + ", ".join(f"{n:,} {k}" for k, n in report["config"]["data"].items())
-        + ".",
+        "and Redis share the same cores (load average before/after the run: "
+        f"{report['load_average_1_5_15']['before'][0]} / {report['load_average_1_5_15']['after'][0]}"
+        "). Data: " + ", ".join(f"{n:,} {k}" for k, n in report["config"]["data"].items()) + ".",
         "",
         "| endpoint | request | req/s | p50 ms | p99 ms | non-2xx |",
         "|---|---|---:|---:|---:|---:|",
