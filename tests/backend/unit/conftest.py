@@ -6,9 +6,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from litestar.testing import AsyncTestClient
-from sqlalchemy import insert
-
 from eq_backend.app import create_app
 from eq_backend.db.engine import Database, create_engine
 from eq_backend.db.tables import users
@@ -16,6 +13,8 @@ from eq_backend.migrations.runner import upgrade_to
 from eq_backend.security import create_access_token
 from eq_backend.seed import seed
 from eq_backend.settings import Settings
+from litestar.testing import AsyncTestClient
+from sqlalchemy import insert
 
 
 @pytest.fixture

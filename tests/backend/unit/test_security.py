@@ -6,7 +6,6 @@ import time
 
 import jwt
 import pytest
-
 from eq_backend.security import (
     TokenError,
     create_access_token,

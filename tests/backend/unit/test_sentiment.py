@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from eq_backend.domain.comments.sentiment import (
     NEGATIVE_WORDS,
     POSITIVE_WORDS,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from eq_backend.cli import main
 from eq_backend.settings import (
     DEFAULT_SQLITE_URL,
