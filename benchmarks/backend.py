@@ -363,6 +363,7 @@ def run(seconds: int, warmup: int, threads: int, conns: int) -> dict[str, Any]:
 def render_section(report: dict[str, Any]) -> str:
     r, t = report["results"], report["targets"]
     m, v = report["machine"], report["versions"]
+    load = report["load_average_1_5_15"]
     rows = [
         ("bare ASGI (ceiling)", "GET /", r["bare_asgi"]),
         ("health", "GET /health", r["health"]),
@@ -383,7 +384,7 @@ def render_section(report: dict[str, Any]) -> str:
         f"Setup: {report['config']['server']}, ENVIRONMENT=production, LOG_LEVEL "
         f"{report['config']['log_level']}; {report['config']['load']}; wrk, the app, PostgreSQL "
         "and Redis share the same cores (load average before/after the run: "
-        f"{report['load_average_1_5_15']['before'][0]} / {report['load_average_1_5_15']['after'][0]}"
+        f"{load['before'][0]} / {load['after'][0]}"
         "). Data: " + ", ".join(f"{n:,} {k}" for k, n in report["config"]["data"].items()) + ".",
         "",
         "| endpoint | request | req/s | p50 ms | p99 ms | non-2xx |",
