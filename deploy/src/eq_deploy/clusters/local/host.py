@@ -129,6 +129,10 @@ def owned_mounts(roots: list[Path]) -> list[str]:
             mount_point == str(r) or mount_point.startswith(f"{r}/") for r in roots
         ):
             mounts.append(mount_point)
+        # CNI makes /run/netns a shared bind mount of itself for the pods' namespaces; once
+        # no namespace is left in it (nobody else uses it), that mount is ours to remove.
+        elif mount_point == str(NETNS_DIR) and not any(NETNS_DIR.iterdir()):
+            mounts.append(mount_point)
     return mounts
 
 
@@ -141,8 +145,8 @@ def unmount_all(roots: list[Path]) -> None:
         for mount_point in sorted(set(mounts), key=len, reverse=True):
             if run("umount", mount_point, check=False).returncode != 0:
                 run("umount", "-l", mount_point, check=False)
-    for netns in NETNS_DIR.glob("cni-*") if NETNS_DIR.exists() else []:
-        netns.unlink(missing_ok=True)
+        for netns in NETNS_DIR.glob("cni-*") if NETNS_DIR.exists() else []:
+            netns.unlink(missing_ok=True)
 
 
 def remove_bridge() -> None:
