@@ -129,6 +129,8 @@ class LocalCluster:
                 rss = _rss_kib(pid)
                 total_kib += rss
                 components[name] = f"running (pid {pid}, {rss / 1024:.0f} MiB)"
+            elif name == "dockerd" and _docker_works():
+                components[name] = "running (not started by this cluster)"
             else:
                 components[name] = "stopped"
         pods_kib = sum(_rss_kib(pid) for pid in [*self._stray_pids(), *host.pod_process_ids()])

@@ -125,15 +125,19 @@ def owned_mounts(roots: list[Path]) -> list[str]:
     mounts = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         mount_point = line.split()[4].replace("\\040", " ")
-        if mount_point.startswith(("/run/netns/cni-", "/var/run/netns/cni-")) or any(
-            mount_point == str(r) or mount_point.startswith(f"{r}/") for r in roots
-        ):
-            mounts.append(mount_point)
-        # CNI makes /run/netns a shared bind mount of itself for the pods' namespaces; once
-        # no namespace is left in it (nobody else uses it), that mount is ours to remove.
-        elif mount_point == str(NETNS_DIR) and not any(NETNS_DIR.iterdir()):
+        if _is_owned_mount(mount_point, roots):
             mounts.append(mount_point)
     return mounts
+
+
+def _is_owned_mount(mount_point: str, roots: list[Path]) -> bool:
+    if mount_point.startswith(("/run/netns/cni-", "/var/run/netns/cni-")):
+        return True
+    if any(mount_point == str(r) or mount_point.startswith(f"{r}/") for r in roots):
+        return True
+    # CNI makes /run/netns a shared bind mount of itself for the pods' namespaces; once no
+    # namespace is left in it (nobody else uses it), that mount is ours to remove.
+    return mount_point == str(NETNS_DIR) and not any(NETNS_DIR.iterdir())
 
 
 def unmount_all(roots: list[Path]) -> None:
