@@ -27,14 +27,24 @@ def image() -> str:
     given = os.environ.get("EQ_IMAGE")
     if given:
         return given
+    base = base_image()
     try:
         build(
             TAG,
-            base=base_image(),
+            base=base,
             build_args={"REVISION": REVISION, "VERSION": "image-test", "SOURCE": "eq-platform"},
         )
     except DockerUnavailable as error:
         pytest.fail(str(error), pytrace=False)
+    except AssertionError as error:
+        hint = (
+            ""
+            if base
+            else "\n(no base image: $EQ_BASE_IMAGE is unset and the local registry has no "
+            "cluster base, so the Dockerfile's default was used, which needs a registry "
+            "that can be pulled from; `inv cluster.up` pushes a local base)"
+        )
+        pytest.fail(f"{error}{hint}", pytrace=False)
     return TAG
 
 
