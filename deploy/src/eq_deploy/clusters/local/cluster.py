@@ -35,6 +35,9 @@ STOP_ORDER = (
     "registry",
     "dockerd",
 )
+# buildkitd's graceful stop waits for every client connection (a builder a user left
+# attached holds one); its state is transactional, so a short grace period is enough.
+STOP_TIMEOUTS = {"buildkitd": 5.0}
 
 
 def _say(message: str) -> None:
@@ -105,7 +108,7 @@ class LocalCluster:
     def down(self) -> None:
         self._remove_pods()
         for name in STOP_ORDER:
-            self.processes.stop(name)
+            self.processes.stop(name, timeout=STOP_TIMEOUTS.get(name, 20.0))
         for pid in self._stray_pids():
             terminate(pid, timeout=5)
         host.kill_pod_processes()
