@@ -256,3 +256,15 @@ async def test_only_valid_tokens_of_the_configured_algorithm_are_accepted(
 async def test_no_token_is_401(api: Api) -> None:
     body = err(await api.get("/api/v1/users/me"), 401)
     assert body["errors"]
+
+
+async def test_frontend_url_defaults_to_the_dev_server(
+    app_env, app_client_factory, oidc: FakeOidcProvider
+) -> None:
+    """Deliberate difference 12: FRONTEND_URL defaults to http://localhost:3000/."""
+    env = {k: v for k, v in app_env.items() if k != "FRONTEND_URL"}
+    who = OidcUser(f"sub-d{time.time_ns()}", f"d{time.time_ns()}@example.test", "Default")
+    async with app_client_factory(env) as other_api:
+        resp = await _login(other_api, oidc, who)
+    assert resp.status_code == 307, resp.text
+    assert resp.headers["location"] == "http://localhost:3000/"
