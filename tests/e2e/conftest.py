@@ -39,11 +39,11 @@ def wait_until_fixture() -> Callable[..., Any]:
 
 @pytest.fixture(scope="session")
 def cluster() -> ClusterProvider:
-    provider = select_provider()
     try:
+        provider = select_provider()
         provider.up()
     except Exception as error:
-        pytest.fail(f"the {provider.name} cluster could not come up: {error}", pytrace=False)
+        pytest.fail(f"the cluster could not come up: {error}", pytrace=False)
     return provider
 
 

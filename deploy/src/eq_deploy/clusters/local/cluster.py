@@ -7,6 +7,7 @@ import shutil
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from functools import cached_property
@@ -15,7 +16,12 @@ from pathlib import Path
 from eq_deploy.clusters.local import host, kubeconfig
 from eq_deploy.clusters.local.binaries import Binaries
 from eq_deploy.clusters.local.components import ADMIN_USER, NodeConfig, coredns_image, pause_image
-from eq_deploy.clusters.local.images import BASE_IMAGE, ImageBuilder, registry_manifest
+from eq_deploy.clusters.local.images import (
+    BASE_IMAGE,
+    ImageBuilder,
+    prepare_base_rootfs,
+    registry_manifest,
+)
 from eq_deploy.clusters.local.layout import CLUSTER_NAME, CNI_BRIDGE, NODE_NAME, REGISTRY, Layout
 from eq_deploy.clusters.local.processes import ProcessTable, pids_matching, terminate, wait_for
 from eq_deploy.clusters.provider import ClusterError, ClusterStatus
@@ -85,10 +91,9 @@ class LocalCluster:
 
     def up(self) -> None:
         started = time.monotonic()
-        _say("building components (skipped when cached)")
-        self.binaries.ensure_built()
         host.set_sysctls()
         host.enable_arm64_emulation()
+        self._build_components()
         host.allow_bridge_forwarding()
         self.config.write_pki()
         self.config.write_kubeconfigs()
@@ -170,6 +175,29 @@ class LocalCluster:
         return found
 
     # --- steps of `up` -------------------------------------------------------------------
+
+    def _build_components(self) -> None:
+        """Go builds, overlapped on a cold machine with debootstrapping the base image's
+        root file systems (mostly downloads and emulated arm64, not the Go compiler)."""
+        if not self.binaries.missing_components():
+            return
+        _say("building components from source (once; logs in the cache's logs/)")
+        rootfs_errors: list[BaseException] = []
+
+        def prepare_rootfs() -> None:
+            try:
+                prepare_base_rootfs(self.layout, self.processes.log_path("base-image"))
+            except BaseException as error:  # re-raised in the calling thread
+                rootfs_errors.append(error)
+
+        rootfs = threading.Thread(target=prepare_rootfs, name="base-rootfs")
+        rootfs.start()
+        try:
+            self.binaries.ensure_built()
+        finally:
+            rootfs.join()
+        if rootfs_errors:
+            raise rootfs_errors[0]
 
     def _start_build_tools(self) -> None:
         _say("starting registry, dockerd and buildkitd")

@@ -95,6 +95,7 @@ class ImageBuilder:
             "--output",
             f"type=image,name={ref},push=true",
         ]
+        log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False)
         if result.returncode != 0:
@@ -115,11 +116,7 @@ class ImageBuilder:
     def ensure_base_image(self, log: Path, platforms: tuple[str, ...] = BASE_PLATFORMS) -> None:
         if set(platforms) <= manifest_platforms(BASE_IMAGE):
             return
-        rootfs_dir = self.layout.cache / f"python-base-{DEBIAN_SUITE}"
-        rootfs_dir.mkdir(parents=True, exist_ok=True)
-        for platform in platforms:
-            arch = platform.split("/")[1]
-            build_rootfs_tarball(arch, rootfs_dir / f"rootfs-{arch}.tar", log)
+        rootfs_dir = prepare_base_rootfs(self.layout, log, platforms)
         (rootfs_dir / "Dockerfile").write_text(
             "FROM scratch\n"
             "ARG TARGETARCH\n"
@@ -128,6 +125,18 @@ class ImageBuilder:
             'CMD ["python3"]\n'
         )
         self.build(BASE_IMAGE, rootfs_dir, platforms, log)
+
+
+def prepare_base_rootfs(
+    layout: Layout, log: Path, platforms: tuple[str, ...] = BASE_PLATFORMS
+) -> Path:
+    """The base image's root file systems as tarballs in the cache (kept once made)."""
+    rootfs_dir = layout.cache / f"python-base-{DEBIAN_SUITE}"
+    rootfs_dir.mkdir(parents=True, exist_ok=True)
+    for platform in platforms:
+        arch = platform.split("/")[1]
+        build_rootfs_tarball(arch, rootfs_dir / f"rootfs-{arch}.tar", log)
+    return rootfs_dir
 
 
 def debian_mirror() -> str:
@@ -168,6 +177,7 @@ def build_rootfs_tarball(arch: str, tarball: Path, log: Path) -> None:
                 [*common, "--foreign", DEBIAN_SUITE, str(root), mirror],
                 ["chroot", str(root), "/debootstrap/debootstrap", "--second-stage"],
             ]
+        log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             for argv in steps:
                 out.write(f"\n--- {' '.join(argv)}\n".encode())
