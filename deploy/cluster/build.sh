@@ -45,8 +45,12 @@ gobuild() {
   local dest="$out/bin/$name"
   [[ -x "$dest" ]] && { log "$name already built"; return 0; }
   log "go build $pkg -> $dest"
-  (cd "$modules/$module" && go build -p "$jobs" -trimpath -tags "$tags" \
-      -ldflags "-s -w $ldflags" -o "$dest.tmp" "$pkg")
+  # Checked explicitly: `set -e` does not apply inside a function called from `if !`.
+  if ! (cd "$modules/$module" && go build -p "$jobs" -trimpath -tags "$tags" \
+      -ldflags "-s -w $ldflags" -o "$dest.tmp" "$pkg"); then
+    log "go build $pkg failed"
+    return 1
+  fi
   mv "$dest.tmp" "$dest"
 }
 
@@ -63,7 +67,7 @@ build_kubernetes() {
   # Upstream's default build tags (hack/lib/golang.sh).
   local tags="selinux,notest,grpcnotrace"
   for bin in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
-    gobuild kubernetes "$bin" "k8s.io/kubernetes/cmd/$bin" "$flags" "$tags"
+    gobuild kubernetes "$bin" "k8s.io/kubernetes/cmd/$bin" "$flags" "$tags" || return 1
   done
 }
 
@@ -71,14 +75,14 @@ build_etcd() {
   local commit flags
   commit="$(upstream_commit etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION")"
   flags="-X go.etcd.io/etcd/api/v3/version.GitSHA=${commit:0:7}"
-  gobuild etcd etcd go.etcd.io/etcd/server/v3 "$flags"
-  gobuild etcd etcdctl go.etcd.io/etcd/etcdctl/v3 "$flags"
+  gobuild etcd etcd go.etcd.io/etcd/server/v3 "$flags" || return 1
+  gobuild etcd etcdctl go.etcd.io/etcd/etcdctl/v3 "$flags" || return 1
 }
 
 build_coredns() {
   local commit
   commit="$(upstream_commit coredns github.com/coredns/coredns "$COREDNS_VERSION")"
-  gobuild coredns coredns github.com/coredns/coredns "-X github.com/coredns/coredns/coremain.GitCommit=${commit:0:7}"
+  gobuild coredns coredns github.com/coredns/coredns "-X github.com/coredns/coredns/coremain.GitCommit=${commit:0:7}" || return 1
 }
 
 build_buildkit() {
@@ -87,8 +91,8 @@ build_buildkit() {
   flags="-X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION"
   flags+=" -X github.com/moby/buildkit/version.Revision=$commit"
   flags+=" -X github.com/moby/buildkit/version.Package=github.com/moby/buildkit"
-  gobuild buildkit buildkitd github.com/moby/buildkit/cmd/buildkitd "$flags" "osusergo netgo static_build"
-  gobuild buildkit buildctl github.com/moby/buildkit/cmd/buildctl "$flags" "osusergo netgo static_build"
+  gobuild buildkit buildkitd github.com/moby/buildkit/cmd/buildkitd "$flags" "osusergo netgo static_build" || return 1
+  gobuild buildkit buildctl github.com/moby/buildkit/cmd/buildctl "$flags" "osusergo netgo static_build" || return 1
 }
 
 build_buildx() {
@@ -97,16 +101,16 @@ build_buildx() {
   flags="-X github.com/docker/buildx/version.Version=$BUILDX_VERSION"
   flags+=" -X github.com/docker/buildx/version.Revision=$commit"
   flags+=" -X github.com/docker/buildx/version.Package=github.com/docker/buildx"
-  gobuild buildx docker-buildx github.com/docker/buildx/cmd/buildx "$flags"
+  gobuild buildx docker-buildx github.com/docker/buildx/cmd/buildx "$flags" || return 1
 }
 
 build_crictl() {
   gobuild crictl crictl sigs.k8s.io/cri-tools/cmd/crictl \
-    "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION"
+    "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" || return 1
 }
 
 build_pause() {
-  gobuild pause pause ./ "" ""
+  gobuild pause pause ./ "" "" || return 1
 }
 
 build_component() {
