@@ -268,3 +268,39 @@ async def test_frontend_url_defaults_to_the_dev_server(
         resp = await _login(other_api, oidc, who)
     assert resp.status_code == 307, resp.text
     assert resp.headers["location"] == "http://localhost:3000/"
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [
+        ("token_500", 502),
+        ("token_garbage", 502),
+        ("userinfo_garbage", 502),
+        ("no_id_token", 401),
+        ("wrong_nonce", 401),
+        ("wrong_aud", 401),
+        ("no_access_token", 401),
+        ("sub_mismatch", 401),
+    ],
+)
+async def test_callback_failure_modes_of_the_provider(
+    api: Api, oidc: FakeOidcProvider, db, fault, status
+) -> None:
+    who = OidcUser(f"sub-f{time.time_ns()}", f"f{time.time_ns()}@example.test", "Faulty")
+    oidc.fault = fault
+    try:
+        resp = await _login(api, oidc, who)
+    finally:
+        oidc.fault = None
+    err(resp, status)
+    (n,) = db.execute("SELECT count(*) FROM users WHERE email = %s", (who.email,)).fetchone()
+    assert n == 0
+
+
+async def test_userinfo_server_error_is_502(api: Api, oidc: FakeOidcProvider) -> None:
+    oidc.userinfo_status = 500
+    try:
+        resp = await _login(api, oidc, OidcUser("s-500", "u500@example.test", "U"))
+    finally:
+        oidc.userinfo_status = 200
+    err(resp, 502)

@@ -120,6 +120,9 @@ class FakeOidcProvider(_FakeHTTP):
         self._codes: dict[str, _Grant] = {}
         self._tokens: dict[str, OidcUser] = {}
         self.userinfo_status = 200
+        # One of: None, token_500, token_garbage, no_id_token, wrong_nonce, wrong_aud,
+        # no_access_token, userinfo_garbage, sub_mismatch, no_email
+        self.fault: str | None = None
         super().__init__()
 
     @property
@@ -154,6 +157,10 @@ class FakeOidcProvider(_FakeHTTP):
             grant = self._codes.pop(form.get("code", ""), None)
             if grant is None:
                 return _json(400, {"error": "invalid_grant"})
+            if self.fault == "token_500":
+                return _json(503, {"error": "backend_error"})
+            if self.fault == "token_garbage":
+                return 200, {"Content-Type": "application/json"}, b"<html>not json</html>"
             now = int(time.time())
             claims = {
                 "iss": self.base_url,
@@ -168,6 +175,10 @@ class FakeOidcProvider(_FakeHTTP):
             }
             if grant.nonce:
                 claims["nonce"] = grant.nonce
+            if self.fault == "wrong_nonce":
+                claims["nonce"] = "another-nonce"
+            if self.fault == "wrong_aud":
+                claims["aud"] = "someone-else"
             access = "at-" + secrets.token_urlsafe(8)
             self._tokens[access] = grant.user
             out: dict[str, Any] = {
@@ -179,6 +190,10 @@ class FakeOidcProvider(_FakeHTTP):
             }
             if self.refresh_token:
                 out["refresh_token"] = self.refresh_token
+            if self.fault == "no_id_token":
+                del out["id_token"]
+            if self.fault == "no_access_token":
+                del out["access_token"]
             return _json(200, out)
         if path == "/userinfo":
             token = req["headers"].get("Authorization", "").removeprefix("Bearer ")
@@ -187,16 +202,18 @@ class FakeOidcProvider(_FakeHTTP):
                 return _json(401, {"error": "invalid_token"})
             if self.userinfo_status != 200:
                 return _json(self.userinfo_status, {"error": "boom"})
-            return _json(
-                200,
-                {
-                    "sub": user.sub,
-                    "email": user.email,
-                    "email_verified": True,
-                    "name": user.name,
-                    "picture": user.picture,
-                },
-            )
+            if self.fault == "userinfo_garbage":
+                return _json(200, ["not", "an", "object"])
+            info = {
+                "sub": user.sub,
+                "email": user.email,
+                "email_verified": True,
+                "name": user.name,
+                "picture": user.picture,
+            }
+            if self.fault == "sub_mismatch":
+                info["sub"] = "somebody-else"
+            return _json(200, info)
         return _json(404, {"error": "not found"})
 
 
