@@ -44,6 +44,15 @@ STOP_ORDER = (
 # buildkitd's graceful stop waits for every client connection (a builder a user left
 # attached holds one); its state is transactional, so a short grace period is enough.
 STOP_TIMEOUTS = {"buildkitd": 5.0}
+DAEMON_BINARIES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "buildkitd",
+)
 
 
 def _say(message: str) -> None:
@@ -269,7 +278,7 @@ class LocalCluster:
 
     def _apply_addons(self) -> None:
         wait_for(
-            "the default service account namespace",
+            "namespace kube-system",
             lambda: _ok(self._kubectl("get", "namespace", "kube-system")),
             60,
         )
@@ -340,12 +349,14 @@ class LocalCluster:
         )
 
     def _stray_pids(self) -> list[int]:
-        """Processes that belong to this cluster without a pid file (containerd shims)."""
-        markers = (str(self.layout.state), str(self.layout.run))
+        """Processes of this cluster without a pid file: containerd's shims, and daemons from
+        the cache whose pid file was lost (a run interrupted between start and record)."""
+        socket = str(self.layout.containerd_socket)
+        daemons = {f"{self.binaries.path(name)}" for name in DAEMON_BINARIES}
         tracked = {self.processes.pid(name) for name in self.processes.names()}
         return [
             pid
-            for pid in pids_matching(lambda argv: any(m in " ".join(argv) for m in markers))
+            for pid in pids_matching(lambda argv: socket in argv or argv[0] in daemons)
             if pid not in tracked
         ]
 
