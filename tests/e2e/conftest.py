@@ -51,7 +51,7 @@ def cluster() -> ClusterProvider:
 def api_client(cluster: ClusterProvider) -> Any:
     from kubernetes import config
 
-    return config.new_client_from_config(
+    return config.new_client_from_config(  # type: ignore[no-untyped-call]
         config_file=str(cluster.kubeconfig), context=cluster.context
     )
 

@@ -165,7 +165,7 @@ def _wait_job(
 def _apply(api_client: Any, manifest: dict[str, Any]) -> None:
     from kubernetes import utils
 
-    utils.create_from_dict(api_client, manifest)
+    utils.create_from_dict(api_client, manifest)  # type: ignore[no-untyped-call]
 
 
 def test_deployment_nodeport_dns_and_jobs(
@@ -195,7 +195,7 @@ def test_deployment_nodeport_dns_and_jobs(
 
     def available() -> bool:
         status = apps_v1.read_namespaced_deployment("web", namespace).status
-        return status.available_replicas == 2
+        return bool(status.available_replicas == 2)
 
     wait_until("deployment web with 2 available replicas", available, 180)
 
