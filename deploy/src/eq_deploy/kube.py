@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from eq_deploy.errors import DeployError
 from eq_deploy.render import REDACTED_ANNOTATION
@@ -71,29 +71,22 @@ def path_for(kind: str, name: str | None = None, namespace: str | None = None) -
 
 
 class Kube:
-    """A connection to one cluster (a kubeconfig context)."""
+    """A connection to one cluster (a kubeconfig context), over HTTPS with httpx."""
 
-    def __init__(self, context: str | None = None, kubeconfig: str | None = None) -> None:
-        from kubernetes import config
-        from kubernetes.client import ApiClient, Configuration
-        from kubernetes.config.config_exception import ConfigException
+    def __init__(self, context: str | None = None) -> None:
+        import httpx
 
-        configuration = Configuration()
-        try:
-            contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-            chosen = context or (current or {}).get("name")
-            if context and context not in {c["name"] for c in contexts}:
-                raise DeployError(f"--context {context!r}: no such context in the kubeconfig")
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, context=chosen, client_configuration=configuration
-            )
-        except (ConfigException, FileNotFoundError) as exc:
-            raise DeployError(
-                f"no usable kubeconfig ({exc}); set KUBECONFIG or --context"
-            ) from None
-        self.context: str = chosen or ""
-        self.server: str = configuration.host
-        self._api = ApiClient(configuration)
+        from eq_deploy.kubeconfig import connect
+
+        connection = connect(context)
+        self.context: str = connection.context
+        self.server: str = connection.server
+        self._http = httpx.Client(
+            base_url=connection.server,
+            verify=connection.ssl_context,
+            headers={"Accept": "application/json", **connection.headers},
+            timeout=30,
+        )
 
     # --- raw requests ---------------------------------------------------------------------
     def request(
@@ -107,45 +100,34 @@ class Kube:
         timeout: float = 30,
         raw: bool = False,
     ) -> Any:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
+        import httpx
 
-        url = self.server + path
-        if query:
-            url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
-        headers = self._auth_headers({"Accept": "application/json", "Content-Type": content_type})
+        params = {k: v for k, v in (query or {}).items() if v is not None}
+        content = json.dumps(body).encode() if body is not None else None
         try:
-            response = self._api.call_api(
-                method, url, header_params=headers, body=body, _request_timeout=timeout
+            response = self._http.request(
+                method,
+                path,
+                params=params,
+                content=content,
+                headers={"Content-Type": content_type},
+                timeout=timeout,
             )
-            data = response.read()  # type: ignore[no-untyped-call]
-        except ApiException as exc:
-            message = _api_message(exc)
+        except httpx.HTTPError as exc:
             raise KubeError(
-                f"{method} {path}: {message}", status=exc.status or 0, reason=exc.reason or ""
-            ) from None
-        except (HTTPError, OSError) as exc:
-            raise KubeError(
-                f"cluster unreachable at {self.server} (context {self.context}): {_short(exc)}",
+                f"cluster unreachable at {self.server} (context {self.context}): "
+                f"{type(exc).__name__} {_short(exc)}".rstrip(),
                 status=0,
             ) from None
-        status = int(getattr(response, "status", 200))
-        if not 200 <= status < 300:
-            # This client version hands back non-2xx answers instead of raising.
+        if not response.is_success:
             raise KubeError(
-                f"{method} {path}: {_status_message(data, status)}",
-                status=status,
-                reason=str(getattr(response, "reason", "")),
+                f"{method} {path}: {_status_message(response.content, response.status_code)}",
+                status=response.status_code,
+                reason=response.reason_phrase,
             )
         if raw:
-            return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-        return json.loads(data) if data else None
-
-    def _auth_headers(self, headers: dict[str, str]) -> dict[str, str]:
-        # Same as the generated API methods do: bearer tokens (exec plugins, service accounts)
-        # go in a header; client certificates are configured on the connection pool.
-        self._api.update_params_for_auth(headers, [], ["BearerToken"], "", "GET", None)
-        return headers
+            return response.text
+        return response.json() if response.content else None
 
     # --- objects ----------------------------------------------------------------------------
     def version(self) -> str:
@@ -261,14 +243,6 @@ class Kube:
         fields = f"involvedObject.kind={kind},involvedObject.name={name}"
         events = self.items("Event", namespace, fields=fields)
         return sorted(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
-
-
-def _api_message(exc: Any) -> str:
-    try:
-        body = json.loads(exc.body)
-        return str(body.get("message") or exc.reason)
-    except (TypeError, ValueError):
-        return f"{exc.status} {exc.reason}"
 
 
 def _status_message(data: Any, status: int) -> str:

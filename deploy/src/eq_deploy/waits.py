@@ -154,7 +154,12 @@ def wait_for_rollout(kube: Kube, namespace: str, name: str, timeout: float, stat
             raise
         if done:
             return deployment
-        rs = current_replicaset(kube, namespace, deployment)
+        # Until the controller has seen the new spec, the "current" ReplicaSet is still the old
+        # one (after an automatic rollback: the crashing one), so its pods say nothing yet.
+        seen = (deployment.get("status") or {}).get("observedGeneration", 0) >= deployment[
+            "metadata"
+        ].get("generation", 0)
+        rs = current_replicaset(kube, namespace, deployment) if seen else None
         if rs is not None:
             template_hash = rs["metadata"]["labels"].get("pod-template-hash", "")
             pods = kube.items(
