@@ -2,7 +2,8 @@
 
 import sys
 
-from invoke import Context, task
+from invoke.context import Context
+from invoke.tasks import task
 
 
 @task(
