@@ -471,3 +471,29 @@ async def test_reactions_of_an_unknown_situation(api: Api) -> None:
         err(resp, 404)
     else:
         assert ok(resp, "Reactions retrieved successfully") == []
+
+
+async def test_unstorable_values_are_422_not_500(api: Api, user) -> None:
+    """Deliberate difference 3 (found by the fuzzer): NUL bytes, lone surrogates, huge ids."""
+    for body in (
+        {"context": "nul \u0000 byte", "question": "q"},
+        {"context": "c", "question": "lone \ud800 surrogate"},
+    ):
+        resp = await api.post(
+            "/api/v1/situations/",
+            content=json_bytes(body),
+            headers={"Content-Type": "application/json"},
+            user=user,
+        )
+        assert resp.status_code in (400, 422), resp.text
+        err(resp, resp.status_code)
+    for path in ("/api/v1/situations/99999999999999999999", "/api/v1/topics/2147483648"):
+        resp = await api.get(path)
+        assert resp.status_code in (404, 422), (path, resp.text)
+        err(resp, resp.status_code)
+
+
+def json_bytes(obj) -> bytes:
+    import json
+
+    return json.dumps(obj).encode()  # ensure_ascii keeps the lone surrogate as \ud800

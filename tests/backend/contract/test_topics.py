@@ -193,3 +193,12 @@ async def test_no_redirect_for_any_method_on_collection_routes(api: Api, user, m
             resp = await api.request(method, form, user=user, json={})
             assert resp.status_code not in (301, 302, 307, 308), (method, form, resp.status_code)
             assert "location" not in resp.headers, (method, form)
+
+
+async def test_unsupported_method_is_405_in_the_envelope(api: Api, user) -> None:
+    resp = await api.request("PATCH", "/api/v1/topics/", json={"name": "x"}, user=user)
+    err(resp, 405)
+
+
+async def test_unknown_route_is_404_in_the_envelope(api: Api) -> None:
+    err(await api.get("/api/v1/no-such-thing"), 404)
