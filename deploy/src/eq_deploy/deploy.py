@@ -126,12 +126,7 @@ def resolve_image(session: Session, tag: str) -> tuple[str, str]:
     """(digest-pinned reference, digest) of `tag`, checking the image exists where the
     cluster gets it from."""
     from eq_deploy.images import parse_image
-    from eq_deploy.registry import (
-        image_on_nodes,
-        image_platforms,
-        missing_platforms,
-        resolve_digest,
-    )
+    from eq_deploy.registry import image_on_nodes, missing_platforms, resolve
 
     ref = default_image(session.env.name, tag, session.settings.values)
     if session.env.image_source == "nodes":
@@ -141,10 +136,9 @@ def resolve_image(session: Session, tag: str) -> tuple[str, str]:
                 f"image {ref} is not on every node (load it, e.g. kind load docker-image)"
             )
         return (str(parse_image(ref).pinned(digest)) if digest else ref), digest
-    digest = resolve_digest(ref)
+    digest, platforms = resolve(ref)
     pinned = str(parse_image(ref).pinned(digest))
     # The manual process met ImagePullBackOff on arm64 nodes with an amd64-only image.
-    platforms = image_platforms(pinned)
     missing = missing_platforms(session.kube.items("Node"), platforms)
     if missing:
         node, platform = next(iter(missing.items()))

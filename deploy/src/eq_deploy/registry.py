@@ -22,30 +22,42 @@ MANIFEST_TYPES = ", ".join(
 
 def resolve_digest(image: str) -> str:
     """The registry digest of `image` (repo:tag), or a DeployError naming the image."""
+    return resolve(image)[0]
+
+
+def resolve(image: str) -> tuple[str, set[str]]:
+    """(digest, platforms `os/arch`) of `image` in its registry: through the docker daemon
+    when there is one (one call answers both), else the registry's v2 API."""
     ref = parse_image(image)
-    if ref.digest:
-        return ref.digest
-    digest = _docker_digest(ref)
-    return digest or _v2_digest(ref)
+    found = _docker_lookup(ref)
+    if found is not None:
+        return found
+    digest = ref.digest or _v2_digest(ref)
+    return digest, image_platforms(str(ref.pinned(digest)))
 
 
-def _docker_digest(ref: ImageRef) -> str:
-    """Ask the local docker daemon (`docker buildx imagetools`' job, done by the SDK); "" when
-    there is no daemon or it cannot tell, so the v2 API is asked instead."""
+def _docker_lookup(ref: ImageRef) -> tuple[str, set[str]] | None:
+    """Ask the local docker daemon (distribution inspect, through the SDK); None when there is
+    no daemon or it cannot tell, so the v2 API is asked instead."""
     try:
         from docker.client import DockerClient
         from docker.errors import DockerException
     except ImportError:
-        return ""
+        return None
     try:
         client = DockerClient.from_env(timeout=10)
         try:
             data = client.images.get_registry_data(str(ref))
-            return str(data.id)
         finally:
             client.close()
     except (DockerException, OSError, ValueError):
-        return ""
+        return None
+    platforms = {
+        f"{p.get('os')}/{p.get('architecture')}"
+        for p in data.attrs.get("Platforms") or []
+        if p.get("architecture") not in (None, "unknown")
+    }
+    return str(data.id), platforms
 
 
 def _plain_http(ref: ImageRef) -> bool:
