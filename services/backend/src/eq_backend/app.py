@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if settings is None:
         settings = load_settings()
     configure_logging(settings.log_level, json_lines=not settings.is_dev)
-    db = Database(create_engine(settings))
+    db = Database(create_engine(settings), fast_pool_size=settings.db_pool_size)
     ctx = AppContext(
         settings=settings,
         db=db,
@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def on_startup(app: Litestar) -> None:
         stop.clear()
+        await db.open()
         ctx.background.append(asyncio.create_task(run_gauge_refresher(ctx, stop)))
         logger.info(
             "eq-backend started",

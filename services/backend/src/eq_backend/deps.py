@@ -49,8 +49,8 @@ async def _resolve(request: Request[Any, Any, Any], required: bool) -> int | Non
         if required:
             raise Unauthorized("Could not validate credentials") from None
         return None
-    async with ctx.db.connect() as conn:
-        user_id = (await conn.execute(_USER_ID_BY_EMAIL, {"email": email})).scalar()
+    rows = await ctx.db.fetch_all(_USER_ID_BY_EMAIL, {"email": email})
+    user_id = rows[0][0] if rows else None
     if user_id is None:
         if required:
             raise Unauthorized("Could not validate credentials")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import DataError, StatementError
+from psycopg_pool import PoolTimeout
+from sqlalchemy.exc import DataError, OperationalError, StatementError
 
 from eq_backend.envelope import ErrorEnvelope
 
@@ -147,6 +149,10 @@ def _is_bad_value(exc: Exception) -> bool:
     return isinstance(exc, StatementError) and isinstance(exc.orig, UnicodeError | ValueError)
 
 
+def _is_database_down(exc: Exception) -> bool:
+    return isinstance(exc, OperationalError | PoolTimeout | psycopg.OperationalError)
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Anything unhandled: logged with its traceback, answered without internals.
     Values the database refuses are the client's error: 422."""
@@ -155,6 +161,14 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
             "rejected a value on %s %s: %s", request.method, request.url.path, type(exc).__name__
         )
         return _envelope_response(422, "Validation error", ["a value cannot be stored"])
+    if _is_database_down(exc):
+        logger.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+        )
+        return _envelope_response(503, "Database unavailable", ["the database did not answer"])
     logger.exception("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
     return _envelope_response(
         HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error", ["Internal server error"]

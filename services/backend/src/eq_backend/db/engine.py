@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from psycopg.rows import namedtuple_row
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import Select, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -29,7 +31,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
         return engine
     kwargs.update(
-        pool_size=settings.db_pool_size,
+        # Hot reads use FastReader's own pool; this one serves writes and the rest.
+        pool_size=max(2, settings.db_pool_size // 2),
         max_overflow=settings.db_max_overflow,
         pool_recycle=1800,
         connect_args={"connect_timeout": 5, "application_name": "eq-backend"},
@@ -37,13 +40,79 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
+class FastReader:
+    """Hot-path reads on PostgreSQL straight through a psycopg pool.
+
+    Statements are still SQLAlchemy Core, compiled once per statement object by the
+    engine's own dialect; only execution skips SQLAlchemy's async layer, which measured
+    several times slower per query than psycopg alone on this machine.
+    """
+
+    def __init__(self, engine: AsyncEngine, max_size: int) -> None:
+        self._dialect = engine.dialect
+        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.pool = AsyncConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max(max_size, 1),
+            open=False,
+            timeout=10,
+            kwargs={"autocommit": True, "row_factory": namedtuple_row, "connect_timeout": 5},
+            name="eq-fast-reads",
+        )
+        self._compiled: dict[int, tuple[Select[Any], str, dict[str, Any]]] = {}
+        self.opened = False
+
+    def _compile(self, stmt: Select[Any]) -> tuple[str, dict[str, Any]]:
+        cached = self._compiled.get(id(stmt))
+        if cached is None or cached[0] is not stmt:
+            compiled = stmt.compile(dialect=self._dialect)
+            cached = (stmt, compiled.string, dict(compiled.params))
+            self._compiled[id(stmt)] = cached
+        return cached[1], cached[2]
+
+    async def all(self, stmt: Select[Any], params: dict[str, Any] | None = None) -> list[Any]:
+        sql, defaults = self._compile(stmt)
+        values = {**defaults, **params} if params else defaults
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(sql, values)
+            return await cursor.fetchall()
+
+    async def open(self) -> None:
+        await self.pool.open(wait=False)
+        self.opened = True
+
+    async def close(self) -> None:
+        if self.opened:
+            await self.pool.close(timeout=5)
+            self.opened = False
+
+
 class Database:
     """Hands out connections: autocommit for reads and single statements, `begin()` for
     multi-statement writes. Reads skip BEGIN/ROLLBACK round trips this way."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, fast_pool_size: int = 10) -> None:
         self.engine = engine
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.fast: FastReader | None = None
+        if engine.dialect.name == "postgresql":
+            self.fast = FastReader(engine, fast_pool_size)
+
+    async def open(self) -> None:
+        """Start the fast read pool (PostgreSQL); called on app startup."""
+        if self.fast is not None:
+            await self.fast.open()
+
+    async def fetch_all(
+        self, stmt: Select[Any], params: dict[str, Any] | None = None
+    ) -> Sequence[Any]:
+        """All rows of a read-only statement, through the fastest path available."""
+        if self.fast is not None and self.fast.opened:
+            return await self.fast.all(stmt, params)
+        async with self.connect() as conn:
+            rows: Sequence[Any] = (await conn.execute(stmt, params or {})).all()
+        return rows
 
     @property
     def dialect(self) -> str:
@@ -62,4 +131,6 @@ class Database:
             yield conn
 
     async def dispose(self) -> None:
+        if self.fast is not None:
+            await self.fast.close()
         await self.engine.dispose()

@@ -80,12 +80,11 @@ class SituationService:
         if viewer_id is not None:
             params["viewer_id"] = viewer_id
         stmt = feed.feed_page_statement(ascending, viewer_id is not None)
-        async with self.db.connect() as conn:
-            rows = (await conn.execute(stmt, params)).all()
-            if rows:
-                total = int(rows[0].total)
-            else:
-                total = int((await conn.execute(feed.FEED_TOTAL)).scalar_one())
+        rows = await self.db.fetch_all(stmt, params)
+        if rows:
+            total = int(rows[0].total)
+        else:
+            total = int((await self.db.fetch_all(feed.FEED_TOTAL))[0][0])
         pages = math.ceil(total / limit) if total else 0
         return Feed(
             items=[feed.feed_item(r) for r in rows],

@@ -25,16 +25,14 @@ class TopicService:
         self.db = db
 
     async def all(self) -> list[TopicOut]:
-        async with self.db.connect() as conn:
-            rows = (await conn.execute(_LIST)).all()
+        rows = await self.db.fetch_all(_LIST)
         return [TopicOut(name=r[0], id=r[1]) for r in rows]
 
     async def get(self, topic_id: int) -> TopicOut:
-        async with self.db.connect() as conn:
-            row = (await conn.execute(_GET, {"id": topic_id})).first()
-        if row is None:
+        rows = await self.db.fetch_all(_GET, {"id": topic_id})
+        if not rows:
             raise _topic_not_found()
-        return TopicOut(name=row[0], id=row[1])
+        return TopicOut(name=rows[0][0], id=rows[0][1])
 
     async def create(self, name: str) -> TopicOut:
         try:
