@@ -25,7 +25,11 @@ from eq_backend.db.tables import COUNTED_TABLES
 
 access_logger = logging.getLogger("eq_backend.access")
 _json = msgspec.json.Encoder()
-_RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+_RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI-coloured duplicate of msg
+}
 
 
 class JSONFormatter(logging.Formatter):
