@@ -150,15 +150,16 @@ def main(argv: list[str] | None = None) -> int:
         sizes: dict[str, dict[str, float]] = {}
         native_size = size_of(tag)
         history = docker("history", "--format", "{{.Size}}\t{{.CreatedBy}}", tag).stdout
-        sizes[NATIVE or platform.machine()] = {"bytes": native_size, "mb": native_size / 1e6}
+        native: dict[str, float] = {"bytes": native_size, "mb": native_size / 1e6}
+        sizes[f"{NATIVE or platform.machine()} (loaded)"] = native
         if base:
             try:
                 base_size = size_of(base)
             except AssertionError:
                 base_size = 0
             if base_size:
-                sizes[NATIVE]["base_mb"] = base_size / 1e6
-                sizes[NATIVE]["added_mb"] = (native_size - base_size) / 1e6
+                native["base_mb"] = base_size / 1e6
+                native["added_mb"] = (native_size - base_size) / 1e6
         if args.registry and has_buildx():
             ref = f"{args.registry}/eq-backend:bench"
             print("two-platform build, pushed to the registry ...", flush=True)
@@ -182,8 +183,15 @@ def main(argv: list[str] | None = None) -> int:
         result["start_cpu_seconds"] = {"runs": cpus, "median": statistics.median(cpus)}
     result["machine"]["load_average_after"] = os.getloadavg()  # type: ignore[index]
 
+    # One entry per builder and base, so runs on different setups sit side by side.
+    recorded: dict[str, dict[str, object]] = {"runs": {}}
+    if args.out.exists():
+        previous = json.loads(args.out.read_text())
+        if isinstance(previous.get("runs"), dict):
+            recorded = previous
+    recorded["runs"][f"{result['builder']} | {result['base_image']}"] = result
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.write_text(json.dumps(recorded, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
 
