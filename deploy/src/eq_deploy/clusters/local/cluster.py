@@ -100,6 +100,7 @@ class LocalCluster:
 
     def up(self) -> None:
         started = time.monotonic()
+        self._clear_remains_of_killed_run()
         host.set_sysctls()
         host.enable_arm64_emulation()
         self._build_components()
@@ -184,6 +185,14 @@ class LocalCluster:
         return found
 
     # --- steps of `up` -------------------------------------------------------------------
+
+    def _clear_remains_of_killed_run(self) -> None:
+        """State left by a cluster whose processes were all killed (say, at the end of a
+        session) is torn down first, so `up` never adopts half-dead pods and mounts."""
+        names = self.processes.names()
+        if self.layout.state.exists() and not any(self.processes.pid(n) for n in names):
+            _say("no process of the previous run is alive: clearing its state first")
+            self.down()
 
     def _build_components(self) -> None:
         """Go builds, overlapped on a cold machine with debootstrapping the base image's
