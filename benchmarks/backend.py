@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,6 +82,17 @@ def parse_wrk(out: str) -> dict[str, Any]:
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
         "socket_errors": sock.group(1).strip() if sock else "",
     }
+
+
+def _median(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-field median over rounds (errors summed)."""
+    out: dict[str, Any] = {}
+    for key in ("rps", "p50_ms", "p90_ms", "p99_ms"):
+        out[key] = round(statistics.median(r[key] for r in rows), 3)
+    out["requests"] = sum(r["requests"] for r in rows)
+    out["non_2xx"] = sum(r["non_2xx"] for r in rows)
+    out["socket_errors"] = "; ".join(r["socket_errors"] for r in rows if r["socket_errors"])
+    return out
 
 
 def _seed(pg: PostgresServer, db: str) -> dict[str, int]:
@@ -227,7 +239,7 @@ def _git_sha() -> str:
     return res.stdout.strip()
 
 
-def run(seconds: int, warmup: int, threads: int, conns: int) -> dict[str, Any]:
+def run(seconds: int, warmup: int, threads: int, conns: int, rounds: int) -> dict[str, Any]:
     for tool in ("wrk",):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} not found: apt-get install {tool}")
@@ -266,9 +278,8 @@ def run(seconds: int, warmup: int, threads: int, conns: int) -> dict[str, Any]:
         token = jwt.encode({"sub": email, "iat": now, "exp": now + 3600}, SECRET, algorithm="HS256")
         print(f"data: {counts}", flush=True)
 
-        results: dict[str, Any] = {}
-
-        # 1. the ceiling
+        # Both servers run side by side; every round measures the four targets back to back,
+        # so a burst of other work on the machine hits one round, not one endpoint.
         port = free_port()
         bare = _start(
             [sys.executable, "-m", "benchmarks.bare_asgi", "127.0.0.1", str(port)],
@@ -278,14 +289,7 @@ def run(seconds: int, warmup: int, threads: int, conns: int) -> dict[str, Any]:
             port,
         )
         procs.append(bare)
-        url = f"http://127.0.0.1:{port}/"
-        _wrk(url, warmup, {}, threads, conns)
-        results["bare_asgi"] = _wrk(url, seconds, {}, threads, conns)
-        print(f"bare ASGI: {results['bare_asgi']}", flush=True)
-        _stop(bare)
-        procs.remove(bare)
-
-        # 2. the app
+        bare_url = f"http://127.0.0.1:{port}/"
         port = free_port()
         app = _start(
             [sys.executable, "-m", "eq_backend", "run", "--host", "127.0.0.1", "--port", str(port)],
@@ -297,23 +301,26 @@ def run(seconds: int, warmup: int, threads: int, conns: int) -> dict[str, Any]:
         procs.append(app)
         base_url = f"http://127.0.0.1:{port}"
         cookie = {"Cookie": f"access_token={token}"}
-        routes = {
-            "health": ("/health", {}),
-            "topics": ("/api/v1/topics/", {}),
-            "feed": ("/api/v1/situations/feed?limit=10", cookie),
+        targets = {
+            "bare_asgi": (bare_url, {}),
+            "health": (base_url + "/health", {}),
+            "topics": (base_url + "/api/v1/topics/", {}),
+            "feed": (base_url + "/api/v1/situations/feed?limit=10", cookie),
         }
-        for name, (path, headers) in routes.items():
-            probe = httpx.get(base_url + path, headers=headers, timeout=10)
+        for name, (url, headers) in targets.items():
+            probe = httpx.get(url, headers=headers, timeout=10)
             if probe.status_code != 200:
-                raise SystemExit(f"{path} answered {probe.status_code}: {probe.text[:300]}")
+                raise SystemExit(f"{url} answered {probe.status_code}: {probe.text[:300]}")
             if name == "feed":
                 assert len(probe.json()["data"]["items"]) == 10, probe.text[:300]
-            _wrk(base_url + path, warmup, headers, threads, conns)
-            results[name] = _wrk(base_url + path, seconds, headers, threads, conns)
-            print(f"{name}: {results[name]}", flush=True)
+            _wrk(url, warmup, headers, threads, conns)
+        per_round: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+        for r in range(rounds):
+            for name, (url, headers) in targets.items():
+                res = _wrk(url, seconds, headers, threads, conns)
+                per_round[name].append(res)
+                print(f"round {r + 1} {name}: {res}", flush=True)
         rss = _rss_mb(app.pid)
-        _stop(app)
-        procs.remove(app)
     finally:
         for p in procs:
             _stop(p)
@@ -321,7 +328,11 @@ def run(seconds: int, warmup: int, threads: int, conns: int) -> dict[str, Any]:
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    ratio = results["health"]["rps"] / results["bare_asgi"]["rps"]
+    results = {name: _median(rows) for name, rows in per_round.items()}
+    ratio = statistics.median(
+        h["rps"] / b["rps"]
+        for h, b in zip(per_round["health"], per_round["bare_asgi"], strict=True)
+    )
     measured = {
         "health_vs_bare": round(ratio, 3),
         "topics_rps": results["topics"]["rps"],
@@ -345,11 +356,13 @@ def run(seconds: int, warmup: int, threads: int, conns: int) -> dict[str, Any]:
             "server": "python -m eq_backend run (uvicorn, 1 worker, uvloop, httptools)",
             "environment": "production",
             "log_level": "INFO (the default; JSON lines to a file)",
-            "load": f"wrk -t{threads} -c{conns} -d{seconds}s --latency, after a {warmup}s warm-up",
+            "load": f"wrk -t{threads} -c{conns} -d{seconds}s --latency, after a {warmup}s "
+            f"warm-up; {rounds} rounds over the four endpoints, medians reported",
             "feed_auth": "access_token cookie",
             "data": counts,
         },
         "results": results,
+        "rounds": per_round,
         "rss_mb_after_run": rss,
         # Other work on the machine competes for the same 2 cores: say how busy it was.
         "load_average_1_5_15": {
@@ -386,6 +399,8 @@ def render_section(report: dict[str, Any]) -> str:
         "and Redis share the same cores (load average before/after the run: "
         f"{load['before'][0]} / {load['after'][0]}"
         "). Data: " + ", ".join(f"{n:,} {k}" for k, n in report["config"]["data"].items()) + ".",
+        "",
+        "Medians over the rounds; /health vs bare ASGI is the median of per-round ratios.",
         "",
         "| endpoint | request | req/s | p50 ms | p99 ms | non-2xx |",
         "|---|---|---:|---:|---:|---:|",
@@ -437,9 +452,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only, keep docs as they are")
     args = parser.parse_args(argv)
-    report = run(args.seconds, args.warmup, args.threads, args.connections)
+    report = run(args.seconds, args.warmup, args.threads, args.connections, args.rounds)
     print(json.dumps(report["targets"], indent=2))
     if not args.no_write:
         JSON_OUT.parent.mkdir(parents=True, exist_ok=True)
