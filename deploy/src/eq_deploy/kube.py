@@ -8,6 +8,7 @@ tool (and `inv --list`) stays fast. Objects are plain dicts, as rendered.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -104,21 +105,29 @@ class Kube:
 
         params = {k: v for k, v in (query or {}).items() if v is not None}
         content = json.dumps(body).encode() if body is not None else None
-        try:
-            response = self._http.request(
-                method,
-                path,
-                params=params,
-                content=content,
-                headers={"Content-Type": content_type},
-                timeout=timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise KubeError(
-                f"cluster unreachable at {self.server} (context {self.context}): "
-                f"{type(exc).__name__} {_short(exc)}".rstrip(),
-                status=0,
-            ) from None
+        # Reads are retried over a dropped connection (an API server restart mid-wait should
+        # not end a deploy); writes are not: their outcome would be unknown.
+        attempts = 3 if method == "GET" else 1
+        for attempt in range(attempts):
+            try:
+                response = self._http.request(
+                    method,
+                    path,
+                    params=params,
+                    content=content,
+                    headers={"Content-Type": content_type},
+                    timeout=timeout,
+                )
+                break
+            except httpx.HTTPError as exc:
+                if isinstance(exc, httpx.TransportError) and attempt + 1 < attempts:
+                    time.sleep(1 + attempt)
+                    continue
+                raise KubeError(
+                    f"cluster unreachable at {self.server} (context {self.context}): "
+                    f"{type(exc).__name__} {_short(exc)}".rstrip(),
+                    status=0,
+                ) from None
         if not response.is_success:
             raise KubeError(
                 f"{method} {path}: {_status_message(response.content, response.status_code)}",
