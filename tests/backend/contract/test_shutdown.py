@@ -1,0 +1,82 @@
+"""Graceful shutdown: SIGTERM during an in-flight request lets it finish (rolling updates)."""
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from eqtest.api import mint_token
+from eqtest.cli import cli_env, run_cli
+from eqtest.fakes import FakeLlm
+from eqtest.services import free_port, wait_for_port
+
+
+def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path, base_env, llm_reset: FakeLlm):
+    env = {
+        **base_env,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'shutdown.db'}",
+        "ENVIRONMENT": "dev",
+    }
+    run_cli("migrate", env=env, cwd=tmp_path)
+    run_cli("seed", env=env, cwd=tmp_path)
+    conn = sqlite3.connect(tmp_path / "shutdown.db")
+    with conn:
+        conn.execute(
+            "INSERT INTO users (google_id, email, name) VALUES ('g-sd', 'sd@example.test', 'SD')"
+        )
+        (sid,) = conn.execute("SELECT id FROM situations ORDER BY id LIMIT 1").fetchone()
+    conn.close()
+    token = mint_token("sd@example.test")
+    llm_reset.behaviour.delay = 1.5  # the request is in flight while SIGTERM arrives
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eq_backend", "run", "--host", "127.0.0.1", "--port", str(port)],
+        env=cli_env(env),
+        cwd=str(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    result: dict[str, object] = {}
+
+    def in_flight() -> None:
+        try:
+            resp = httpx.post(
+                f"http://127.0.0.1:{port}/api/v1/analysis/analyze",
+                json={"situation_id": sid, "answer_text": "I stay calm"},
+                headers={"Cookie": f"access_token={token}"},
+                timeout=15,
+            )
+            result["status"] = resp.status_code
+            result["body"] = resp.json()
+        except httpx.HTTPError as exc:
+            result["error"] = repr(exc)
+
+    try:
+        wait_for_port("127.0.0.1", port, timeout=60)
+        worker = threading.Thread(target=in_flight)
+        worker.start()
+        deadline = time.monotonic() + 10
+        while not llm_reset.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert llm_reset.requests, "the request never reached the LLM"
+        proc.send_signal(signal.SIGTERM)
+        worker.join(20)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert result.get("status") == 200, (result, out.decode(errors="replace")[-2000:])
+    assert result["body"]["message"] == "Answer analyzed successfully"
+    assert proc.returncode in (0, -signal.SIGTERM), out.decode(errors="replace")[-2000:]
+    # and it no longer accepts connections
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+        raise AssertionError("the server still answers after SIGTERM")
+    except httpx.HTTPError:
+        pass
