@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,12 @@ def test_runner_times_apply_and_wait_and_reports_plain_lines() -> None:
     out = io.StringIO()
     runner = Runner(Reporter(out, tty=False), total=2)
     runner.run(Step("config", lambda: "ConfigMap/x"))
-    runner.run(Step("rollout", lambda: None, lambda status: (status("1/2 ready"), "done")[1]))
+
+    def wait(status: Callable[[str], None]) -> str:
+        status("1/2 ready")
+        return "done"
+
+    runner.run(Step("rollout", lambda: None, wait))
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("[1/2] config     ok")
     assert lines[0].endswith("ConfigMap/x")
