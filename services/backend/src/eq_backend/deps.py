@@ -5,8 +5,10 @@ The access token is read from the `access_token` cookie first, then `Authorizati
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import jwt
 from litestar import Request
 from sqlalchemy import bindparam, select
 
@@ -16,6 +18,59 @@ from eq_backend.errors import Unauthorized
 from eq_backend.security import TokenError, decode_access_token
 
 _USER_ID_BY_EMAIL = select(users.c.id).where(users.c.email == bindparam("email"))
+
+# Per-process memo of the two steps every authenticated request repeats.
+# - A token string always decodes to the same claims, so a verified token is remembered
+#   with its `exp`, which is checked again on every use (an expired token is rejected as
+#   PyJWT would). Keyed by secret and algorithm too, so a key change invalidates it.
+# - A user's email never changes and users are never deleted by the app, so email → id
+#   is remembered for USER_ID_TTL_SECONDS (bounds staleness if a row is removed by hand).
+# Both are bounded: cleared wholesale when full (no LRU bookkeeping on the hot path).
+_MAX_ENTRIES = 10_000
+USER_ID_TTL_SECONDS = 30.0
+_tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
+_user_ids: dict[tuple[int, str], tuple[int, float]] = {}
+
+
+def _token_subject(settings: Any, token: str) -> str:
+    key = (settings.secret_key, settings.algorithm, token)
+    hit = _tokens.get(key)
+    if hit is not None:
+        if hit[1] > time.time():
+            return hit[0]
+        del _tokens[key]
+    email = decode_access_token(settings, token)
+    exp = _token_exp(token)
+    if exp is not None:
+        if len(_tokens) >= _MAX_ENTRIES:
+            _tokens.clear()
+        _tokens[key] = (email, exp)
+    return email
+
+
+def _token_exp(token: str) -> float | None:
+    try:
+        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    except jwt.PyJWTError:
+        return None
+    return float(exp) if isinstance(exp, int | float) else None
+
+
+async def _user_id(ctx: AppContext, email: str) -> int | None:
+    key = (id(ctx.db), email)
+    hit = _user_ids.get(key)
+    now = time.monotonic()
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    rows = await ctx.db.fetch_all(_USER_ID_BY_EMAIL, {"email": email})
+    if not rows:
+        _user_ids.pop(key, None)
+        return None
+    user_id = int(rows[0][0])
+    if len(_user_ids) >= _MAX_ENTRIES:
+        _user_ids.clear()
+    _user_ids[key] = (user_id, now + USER_ID_TTL_SECONDS)
+    return user_id
 
 
 def app_context(request: Request[Any, Any, Any]) -> AppContext:
@@ -44,13 +99,12 @@ async def _resolve(request: Request[Any, Any, Any], required: bool) -> int | Non
         return None
     ctx = app_context(request)
     try:
-        email = decode_access_token(ctx.settings, token)
+        email = _token_subject(ctx.settings, token)
     except TokenError:
         if required:
             raise Unauthorized("Could not validate credentials") from None
         return None
-    rows = await ctx.db.fetch_all(_USER_ID_BY_EMAIL, {"email": email})
-    user_id = rows[0][0] if rows else None
+    user_id = await _user_id(ctx, email)
     if user_id is None:
         if required:
             raise Unauthorized("Could not validate credentials")

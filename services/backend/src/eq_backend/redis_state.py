@@ -16,6 +16,10 @@ from redis.exceptions import RedisError
 logger = logging.getLogger("eq_backend.redis")
 
 ACTIVE_USER_TTL_SECONDS = 120
+# A user's key is re-set at most this often by one process: a busy user costs one Redis
+# round trip per second instead of one per request; the key then expires between
+# TTL - 1 s and TTL after the last request.
+MARK_ACTIVE_EVERY_SECONDS = 1.0
 _RETRY_AFTER_SECONDS = 5.0
 
 
@@ -33,6 +37,7 @@ class RedisState:
                 health_check_interval=30,
             )
         self._down_until = 0.0
+        self._marked: dict[int, float] = {}
 
     @property
     def configured(self) -> bool:
@@ -55,6 +60,9 @@ class RedisState:
 
     async def mark_active(self, user_id: int) -> None:
         """SETEX active_user:{id} 120 "1" (as SET ... EX 120, the same command in Redis)."""
+        now = time.monotonic()
+        if now - self._marked.get(user_id, -MARK_ACTIVE_EVERY_SECONDS) < MARK_ACTIVE_EVERY_SECONDS:
+            return
         client = self._usable()
         if client is None:
             return
@@ -64,6 +72,9 @@ class RedisState:
             self._failed("mark_active", exc)
         else:
             self._recovered()
+            if len(self._marked) >= 100_000:
+                self._marked.clear()
+            self._marked[user_id] = now
 
     async def count_active(self) -> int | None:
         """How many `active_user:*` keys exist (SCAN), or None when Redis is unavailable."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import Select, event
+from sqlalchemy import Executable, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -60,18 +60,18 @@ class FastReader:
             kwargs={"autocommit": True, "row_factory": namedtuple_row, "connect_timeout": 5},
             name="eq-fast-reads",
         )
-        self._compiled: dict[int, tuple[Select[Any], str, dict[str, Any]]] = {}
+        self._compiled: dict[int, tuple[Executable, str, dict[str, Any]]] = {}
         self.opened = False
 
-    def _compile(self, stmt: Select[Any]) -> tuple[str, dict[str, Any]]:
+    def _compile(self, stmt: Executable) -> tuple[str, dict[str, Any]]:
         cached = self._compiled.get(id(stmt))
         if cached is None or cached[0] is not stmt:
-            compiled = stmt.compile(dialect=self._dialect)
+            compiled = stmt.compile(dialect=self._dialect)  # type: ignore[attr-defined]
             cached = (stmt, compiled.string, dict(compiled.params))
             self._compiled[id(stmt)] = cached
         return cached[1], cached[2]
 
-    async def all(self, stmt: Select[Any], params: dict[str, Any] | None = None) -> list[Any]:
+    async def all(self, stmt: Executable, params: dict[str, Any] | None = None) -> list[Any]:
         sql, defaults = self._compile(stmt)
         values = {**defaults, **params} if params else defaults
         async with self.pool.connection() as conn:
@@ -105,7 +105,7 @@ class Database:
             await self.fast.open()
 
     async def fetch_all(
-        self, stmt: Select[Any], params: dict[str, Any] | None = None
+        self, stmt: Executable, params: dict[str, Any] | None = None
     ) -> Sequence[Any]:
         """All rows of a read-only statement, through the fastest path available."""
         if self.fast is not None and self.fast.opened:

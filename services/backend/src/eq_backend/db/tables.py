@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -60,6 +61,8 @@ situations = Table(
     Column("image_url", String),
     Column("is_contributed", Boolean, server_default=false(), nullable=False),
     Column("created_at", DateTime(timezone=True), server_default=func.now(), index=True),
+    # The feed's order (migration e7c5a1f3b9d2).
+    Index("ix_situations_created_at_id", "created_at", "id"),
 )
 
 answers = Table(

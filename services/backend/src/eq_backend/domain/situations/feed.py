@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, func, null, select
+from sqlalchemy import Integer, Select, TextClause, bindparam, func, null, select, text
 
 from eq_backend.db.tables import comments, reactions, situations, users
 from eq_backend.db.values import feed_time
@@ -84,6 +84,48 @@ def feed_page_statement(ascending: bool, with_viewer: bool) -> Select[Any]:
 
 FEED_TOTAL = select(func.count()).select_from(situations)
 
+# PostgreSQL: the page is cut first on ix_situations_created_at_id (no sort), then joined
+# to its author and to ONE aggregate over the page's reactions per item (counts and the
+# viewer's reaction; one reaction per user and situation, so max() is that reaction).
+# The total comes from the trigger-maintained situation_count row (migration e7c5a1f3b9d2)
+# instead of count(*) over the whole table.
+_PG_FEED = """
+SELECT s.id, s.topic_id, s.user_id, u.name AS author_name, u.picture AS author_picture,
+       s.image_url, s.context, s.question, s.created_at,
+       (SELECT count(*) FROM comments c WHERE c.situation_id = s.id) AS comments_count,
+       r.reactions_count, r.upvotes_count, r.downvotes_count, r.user_reaction,
+       (SELECT n FROM situation_count) AS total
+FROM (
+    SELECT id, topic_id, user_id, image_url, context, question, created_at
+    FROM situations ORDER BY created_at {order}, id {order} LIMIT :limit OFFSET :offset
+) AS s
+LEFT JOIN users u ON u.id = s.user_id
+CROSS JOIN LATERAL (
+    SELECT count(*) AS reactions_count,
+           count(*) FILTER (WHERE x.reaction_type = 'upvote') AS upvotes_count,
+           count(*) FILTER (WHERE x.reaction_type = 'downvote') AS downvotes_count,
+           {viewer} AS user_reaction
+    FROM reactions x WHERE x.situation_id = s.id
+) AS r
+ORDER BY s.created_at {order}, s.id {order}
+"""
+_PG_VIEWER = "max(x.reaction_type) FILTER (WHERE x.user_id = :viewer_id)"
+
+PG_FEED_TOTAL = text("SELECT n FROM situation_count")
+
+
+@lru_cache(maxsize=4)
+def pg_feed_page_statement(ascending: bool, with_viewer: bool) -> TextClause:
+    """The PostgreSQL feed page: same columns and binds as `feed_page_statement`."""
+    sql = _PG_FEED.format(
+        order="ASC" if ascending else "DESC",
+        viewer=_PG_VIEWER if with_viewer else "NULL::varchar",
+    )
+    params = [bindparam("limit", type_=Integer), bindparam("offset", type_=Integer)]
+    if with_viewer:
+        params.append(bindparam("viewer_id", type_=Integer))
+    return text(sql).bindparams(*params)
+
 
 @lru_cache(maxsize=4)
 def by_author_statement(with_viewer: bool, contributed_only: bool) -> Select[Any]:
@@ -140,8 +182,10 @@ def contributed_item(row: Any) -> ContributedItem:
 
 __all__ = [
     "FEED_TOTAL",
+    "PG_FEED_TOTAL",
     "by_author_statement",
     "contributed_item",
     "feed_item",
     "feed_page_statement",
+    "pg_feed_page_statement",
 ]

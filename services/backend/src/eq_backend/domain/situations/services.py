@@ -79,12 +79,18 @@ class SituationService:
         params: dict[str, Any] = {"limit": limit, "offset": (page - 1) * limit}
         if viewer_id is not None:
             params["viewer_id"] = viewer_id
-        stmt = feed.feed_page_statement(ascending, viewer_id is not None)
+        postgres = self.db.dialect == "postgresql"
+        stmt: Any = (
+            feed.pg_feed_page_statement(ascending, viewer_id is not None)
+            if postgres
+            else feed.feed_page_statement(ascending, viewer_id is not None)
+        )
         rows = await self.db.fetch_all(stmt, params)
         if rows:
             total = int(rows[0].total)
         else:
-            total = int((await self.db.fetch_all(feed.FEED_TOTAL))[0][0])
+            total_stmt: Any = feed.PG_FEED_TOTAL if postgres else feed.FEED_TOTAL
+            total = int((await self.db.fetch_all(total_stmt))[0][0])
         pages = math.ceil(total / limit) if total else 0
         return Feed(
             items=[feed.feed_item(r) for r in rows],
