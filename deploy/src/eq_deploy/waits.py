@@ -153,7 +153,12 @@ def wait_for_rollout(kube: Kube, namespace: str, name: str, timeout: float, stat
             exc.detail = rollout_diagnostics(kube, namespace, deployment)
             raise
         if done:
-            return deployment
+            # The Deployment's status no longer counts terminating pods, but they may still be
+            # answering (preStop delay, stale proxy rules): done means only the new ones serve.
+            old = _old_pods(kube, namespace, deployment)
+            if not old:
+                return deployment
+            text = f"{len(old)} old pod(s) still terminating"
         # Until the controller has seen the new spec, the "current" ReplicaSet is still the old
         # one (after an automatic rollback: the crashing one), so its pods say nothing yet.
         seen = (deployment.get("status") or {}).get("observedGeneration", 0) >= deployment[
@@ -185,6 +190,15 @@ def wait_for_rollout(kube: Kube, namespace: str, name: str, timeout: float, stat
             f"({time.monotonic() - started:.0f}s)"
         )
         time.sleep(POLL_SECONDS)
+
+
+def _old_pods(kube: Kube, namespace: str, deployment: Obj) -> list[Obj]:
+    rs = current_replicaset(kube, namespace, deployment)
+    if rs is None:
+        return []
+    current = rs["metadata"]["labels"].get("pod-template-hash", "")
+    pods = kube.items("Pod", namespace, labels=_selector(deployment))
+    return [p for p in pods if p["metadata"].get("labels", {}).get("pod-template-hash") != current]
 
 
 def rollout_diagnostics(kube: Kube, namespace: str, deployment: Obj) -> str:
