@@ -119,6 +119,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         http=httpx.AsyncClient(timeout=httpx.Timeout(settings.openai_timeout_seconds)),
     )
 
+    topic_service = TopicService(db)
+    situation_service = SituationService(db)
     stop = asyncio.Event()
 
     async def on_startup(app: Litestar) -> None:
@@ -156,9 +158,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             docs,
         ],
         dependencies={
-            "topic_service": _singleton(TopicService(db)),
+            "topic_service": _singleton(topic_service),
             "user_service": _singleton(UserService(db)),
-            "situation_service": _singleton(SituationService(db)),
+            "situation_service": _singleton(situation_service),
             "comment_service": _singleton(CommentService(db)),
             "analysis_service": _singleton(AnalysisService(db, ctx.redis, ctx.http, settings)),
         },
@@ -172,7 +174,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=OpenAPIConfig(title="EQ backend", version="1.0.0", path="/schema"),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        state=State({"ctx": ctx}),
+        # The hot reads (feed, topic list) take their service from here, not through DI.
+        state=State(
+            {"ctx": ctx, "topic_service": topic_service, "situation_service": situation_service}
+        ),
         logging_config=None,
         debug=False,
     )

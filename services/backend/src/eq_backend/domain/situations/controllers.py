@@ -48,17 +48,19 @@ class SituationController(Controller):
             await situation_service.contributed(caller_id),
         )
 
-    @get("/feed", dependencies=_OPT)
+    @get("/feed")
     async def feed(
         self,
-        situation_service: NamedDependency[SituationService],
-        viewer_id: NamedDependency[int | None],
+        request: Request[Any, Any, Any],
         page: FromQuery[int] = 1,
         limit: FromQuery[int] = 10,
         sort_by: FromQuery[str] = "created_at",
         sort_order: FromQuery[str] = "desc",
     ) -> Envelope[Feed]:
         """Public feed; `sort_by` only knows `created_at` (ties broken by id)."""
+        # Hot route: no DI (two dependencies made Litestar spawn a task group per request).
+        situation_service: SituationService = request.app.state.situation_service
+        viewer_id = await provide_viewer_id(request)
         result = await situation_service.feed(viewer_id, page, limit, sort_order)
         return ok("Situations feed retrieved successfully", result)
 
