@@ -10,6 +10,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from eq_backend.coalesce import Coalescer
 from eq_backend.db.engine import Database
 from eq_backend.db.tables import answers, comments, reactions, situations, topics, users
 from eq_backend.db.values import as_utc
@@ -73,9 +74,18 @@ def clamp_feed_query(page: int, limit: int, sort_order: str) -> tuple[int, int, 
 class SituationService:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._feeds: Coalescer[Feed] = Coalescer()
 
     async def feed(self, viewer_id: int | None, page: int, limit: int, sort_order: str) -> Feed:
+        """Concurrent identical calls (same viewer and page) share reads, each started after
+        its callers arrived (see eq_backend.coalesce)."""
         page, limit, ascending = clamp_feed_query(page, limit, sort_order)
+        return await self._feeds.run(
+            (viewer_id, page, limit, ascending),
+            lambda: self._feed(viewer_id, page, limit, ascending),
+        )
+
+    async def _feed(self, viewer_id: int | None, page: int, limit: int, ascending: bool) -> Feed:
         params: dict[str, Any] = {"limit": limit, "offset": (page - 1) * limit}
         if viewer_id is not None:
             params["viewer_id"] = viewer_id

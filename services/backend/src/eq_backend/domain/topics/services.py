@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from eq_backend.coalesce import Coalescer
 from eq_backend.db.engine import Database
 from eq_backend.db.tables import situations, topics
 from eq_backend.domain.situations.rows import select_situations, situation_out
@@ -23,8 +24,13 @@ def _topic_not_found() -> NotFound:
 class TopicService:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._reads: Coalescer[list[TopicOut]] = Coalescer()
 
     async def all(self) -> list[TopicOut]:
+        """Concurrent calls share reads, each started after its callers arrived."""
+        return await self._reads.run("all", self._all)
+
+    async def _all(self) -> list[TopicOut]:
         rows = await self.db.fetch_all(_LIST)
         return [TopicOut(name=r[0], id=r[1]) for r in rows]
 
