@@ -26,3 +26,5 @@ class AppContext:
     metrics: Metrics
     http: httpx.AsyncClient
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # email -> (user id, monotonic expiry): see eq_backend.deps._user_id
+    user_ids: dict[str, tuple[int, float]] = field(default_factory=dict)

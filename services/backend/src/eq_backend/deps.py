@@ -29,7 +29,6 @@ _USER_ID_BY_EMAIL = select(users.c.id).where(users.c.email == bindparam("email")
 _MAX_ENTRIES = 10_000
 USER_ID_TTL_SECONDS = 30.0
 _tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
-_user_ids: dict[tuple[int, str], tuple[int, float]] = {}
 
 
 def _token_subject(settings: Any, token: str) -> str:
@@ -57,19 +56,19 @@ def _token_exp(token: str) -> float | None:
 
 
 async def _user_id(ctx: AppContext, email: str) -> int | None:
-    key = (id(ctx.db), email)
-    hit = _user_ids.get(key)
+    memo = ctx.user_ids  # per app, so per database
+    hit = memo.get(email)
     now = time.monotonic()
     if hit is not None and hit[1] > now:
         return hit[0]
     rows = await ctx.db.fetch_all(_USER_ID_BY_EMAIL, {"email": email})
     if not rows:
-        _user_ids.pop(key, None)
+        memo.pop(email, None)
         return None
     user_id = int(rows[0][0])
-    if len(_user_ids) >= _MAX_ENTRIES:
-        _user_ids.clear()
-    _user_ids[key] = (user_id, now + USER_ID_TTL_SECONDS)
+    if len(memo) >= _MAX_ENTRIES:
+        memo.clear()
+    memo[email] = (user_id, now + USER_ID_TTL_SECONDS)
     return user_id
 
 
