@@ -48,11 +48,18 @@ DATA = {"users": 50, "situations": 2500, "comments_per_situation": 3, "max_react
 
 
 def _wrk(
-    url: str, seconds: int, headers: dict[str, str], threads: int, conns: int
+    url: str,
+    seconds: int,
+    headers: dict[str, str],
+    threads: int,
+    conns: int,
+    script: Path | None = None,
 ) -> dict[str, Any]:
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
+    if script is not None:
+        cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     return parse_wrk(out)
 
@@ -140,6 +147,32 @@ def _seed(pg: PostgresServer, db: str) -> dict[str, int]:
         ).fetchone()  # type: ignore[misc]
     counts["_email"] = email  # type: ignore[assignment]
     return counts
+
+
+def _feed_script(path: Path, now: int) -> Path:
+    """A wrk script that spreads feed requests over every seeded user and pages 1-5, so the
+    figure is not that of one user reading one page (which the app's request coalescing
+    would serve almost for free)."""
+    cookies = [
+        "access_token="
+        + jwt.encode(
+            {"sub": f"bench{g}@example.test", "iat": now, "exp": now + 3600},
+            SECRET,
+            algorithm="HS256",
+        )
+        for g in range(1, DATA["users"] + 1)
+    ]
+    path.write_text(
+        "local cookies = {" + ", ".join(f'"{c}"' for c in cookies) + "}\n"
+        "local n = 0\n"
+        "request = function()\n"
+        "  n = n + 1\n"
+        "  local page = 1 + math.floor(n / #cookies) % 5\n"
+        '  return wrk.format("GET", "/api/v1/situations/feed?limit=10&page=" .. page,\n'
+        '    {["Cookie"] = cookies[1 + n % #cookies]})\n'
+        "end\n"
+    )
+    return path
 
 
 def _rss_mb(pid: int) -> float:
@@ -276,6 +309,7 @@ def run(seconds: int, warmup: int, threads: int, conns: int, rounds: int) -> dic
         email = counts.pop("_email")
         now = int(time.time())
         token = jwt.encode({"sub": email, "iat": now, "exp": now + 3600}, SECRET, algorithm="HS256")
+        feed_script = _feed_script(work / "feed.lua", now)
         print(f"data: {counts}", flush=True)
 
         # Both servers run side by side; every round measures the four targets back to back,
@@ -301,23 +335,23 @@ def run(seconds: int, warmup: int, threads: int, conns: int, rounds: int) -> dic
         procs.append(app)
         base_url = f"http://127.0.0.1:{port}"
         cookie = {"Cookie": f"access_token={token}"}
-        targets = {
-            "bare_asgi": (bare_url, {}),
-            "health": (base_url + "/health", {}),
-            "topics": (base_url + "/api/v1/topics/", {}),
-            "feed": (base_url + "/api/v1/situations/feed?limit=10", cookie),
+        endpoints: dict[str, tuple[str, dict[str, str], Path | None]] = {
+            "bare_asgi": (bare_url, {}, None),
+            "health": (base_url + "/health", {}, None),
+            "topics": (base_url + "/api/v1/topics/", {}, None),
+            "feed": (base_url + "/api/v1/situations/feed?limit=10", cookie, feed_script),
         }
-        for name, (url, headers) in targets.items():
+        for name, (url, headers, script) in endpoints.items():
             probe = httpx.get(url, headers=headers, timeout=10)
             if probe.status_code != 200:
                 raise SystemExit(f"{url} answered {probe.status_code}: {probe.text[:300]}")
             if name == "feed":
                 assert len(probe.json()["data"]["items"]) == 10, probe.text[:300]
-            _wrk(url, warmup, headers, threads, conns)
-        per_round: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+            _wrk(url, warmup, headers, threads, conns, script)
+        per_round: dict[str, list[dict[str, Any]]] = {name: [] for name in endpoints}
         for r in range(rounds):
-            for name, (url, headers) in targets.items():
-                res = _wrk(url, seconds, headers, threads, conns)
+            for name, (url, headers, script) in endpoints.items():
+                res = _wrk(url, seconds, headers, threads, conns, script)
                 per_round[name].append(res)
                 print(f"round {r + 1} {name}: {res}", flush=True)
         rss = _rss_mb(app.pid)
@@ -358,7 +392,7 @@ def run(seconds: int, warmup: int, threads: int, conns: int, rounds: int) -> dic
             "log_level": "INFO (the default; JSON lines to a file)",
             "load": f"wrk -t{threads} -c{conns} -d{seconds}s --latency, after a {warmup}s "
             f"warm-up; {rounds} rounds over the four endpoints, medians reported",
-            "feed_auth": "access_token cookie",
+            "feed_auth": "access_token cookie of each of the seeded users in turn, pages 1-5",
             "data": counts,
         },
         "results": results,
@@ -381,7 +415,7 @@ def render_section(report: dict[str, Any]) -> str:
         ("bare ASGI (ceiling)", "GET /", r["bare_asgi"]),
         ("health", "GET /health", r["health"]),
         ("topics", "GET /api/v1/topics/", r["topics"]),
-        ("feed", "GET /api/v1/situations/feed?limit=10 (cookie)", r["feed"]),
+        ("feed", "GET /api/v1/situations/feed?limit=10&page=1..5 (50 users' cookies)", r["feed"]),
     ]
     lines = [
         BEGIN,
