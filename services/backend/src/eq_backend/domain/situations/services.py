@@ -71,6 +71,18 @@ def clamp_feed_query(page: int, limit: int, sort_order: str) -> tuple[int, int, 
     return page, limit, sort_order.lower() == "asc"
 
 
+# A reaction with its author's public fields: the shape of ReactionOut.
+_REACTIONS_WITH_USER = select(
+    reactions.c.situation_id,
+    reactions.c.user_id,
+    reactions.c.reaction_type,
+    reactions.c.id,
+    reactions.c.created_at,
+    users.c.name,
+    users.c.picture,
+).select_from(reactions.outerjoin(users, users.c.id == reactions.c.user_id))
+
+
 class SituationService:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -238,18 +250,9 @@ class SituationService:
             await ensure_situation(conn, situation_id)
             rows = (
                 await conn.execute(
-                    select(
-                        reactions.c.situation_id,
-                        reactions.c.user_id,
-                        reactions.c.reaction_type,
-                        reactions.c.id,
-                        reactions.c.created_at,
-                        users.c.name,
-                        users.c.picture,
+                    _REACTIONS_WITH_USER.where(reactions.c.situation_id == situation_id).order_by(
+                        reactions.c.created_at, reactions.c.id
                     )
-                    .select_from(reactions.outerjoin(users, users.c.id == reactions.c.user_id))
-                    .where(reactions.c.situation_id == situation_id)
-                    .order_by(reactions.c.created_at, reactions.c.id)
                 )
             ).all()
         return [_reaction_out(r) for r in rows]
@@ -268,19 +271,7 @@ class SituationService:
             await ensure_situation(conn, situation_id)
             reaction_id = (await conn.execute(stmt)).scalar_one()
             row = (
-                await conn.execute(
-                    select(
-                        reactions.c.situation_id,
-                        reactions.c.user_id,
-                        reactions.c.reaction_type,
-                        reactions.c.id,
-                        reactions.c.created_at,
-                        users.c.name,
-                        users.c.picture,
-                    )
-                    .select_from(reactions.outerjoin(users, users.c.id == reactions.c.user_id))
-                    .where(reactions.c.id == reaction_id)
-                )
+                await conn.execute(_REACTIONS_WITH_USER.where(reactions.c.id == reaction_id))
             ).one()
         return _reaction_out(row)
 
