@@ -21,7 +21,14 @@ from typing import Any
 import httpx
 import pytest
 from eq_deploy.clusters import ClusterProvider
-from eq_deploy.sandbox import CRASH_ON_RUN, FAIL_MIGRATION, Postgres, Redis, derive_image
+from eq_deploy.sandbox import (
+    CRASH_ON_RUN,
+    FAIL_MIGRATION,
+    Postgres,
+    Redis,
+    derive_image,
+    python_entrypoint,
+)
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,8 +199,8 @@ def test_derived_images(bed: Bed) -> None:
     first = bed.tags["first"]
     for role, tag, entrypoint in (
         ("second", "sha-5ec0d" + uuid.uuid4().hex[:5], None),
-        ("failmig", "sha-fa11" + uuid.uuid4().hex[:6], ["/bin/sh", "-c", FAIL_MIGRATION, "sh"]),
-        ("crash", "sha-dead" + uuid.uuid4().hex[:6], ["/bin/sh", "-c", CRASH_ON_RUN, "sh"]),
+        ("failmig", "sha-fa11" + uuid.uuid4().hex[:6], python_entrypoint(FAIL_MIGRATION)),
+        ("crash", "sha-dead" + uuid.uuid4().hex[:6], python_entrypoint(CRASH_ON_RUN)),
     ):
         bed.digests[role] = derive_image(
             bed.registry, REPOSITORY, first, tag, entrypoint=entrypoint, label=role

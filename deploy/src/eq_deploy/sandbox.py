@@ -29,16 +29,32 @@ ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     ]
 )
-# Entrypoints for derived images; the pods' args are `python -m eq_backend <command> ...`,
-# so under `sh -c SCRIPT sh ARGS...` the command is $4.
-FAIL_MIGRATION = (
-    'if [ "$4" = migrate ]; then echo "migration failed: simulated by the e2e image" >&2; '
-    'exit 1; fi; exec "$@"'
-)
-CRASH_ON_RUN = (
-    'if [ "$4" = run ]; then echo "boom: simulated crash at startup" >&2; '
-    '{ echo "simulated crash" > /dev/termination-log; } 2>/dev/null; exit 1; fi; exec "$@"'
-)
+# Entrypoints for derived images. The image has no shell, so they are python: the pods' args
+# are `python -m eq_backend <command> ...`, which under `python -c CODE ARGS...` are
+# sys.argv[1:], the command being sys.argv[4]. Any other command is exec'd unchanged.
+FAIL_MIGRATION = """\
+import os, sys
+if sys.argv[4:5] == ["migrate"]:
+    sys.exit("migration failed: simulated by the e2e image")
+os.execvp(sys.argv[1], sys.argv[1:])
+"""
+CRASH_ON_RUN = """\
+import os, sys
+if sys.argv[4:5] == ["run"]:
+    try:
+        with open("/dev/termination-log", "w") as log:
+            log.write("simulated crash")
+    except OSError:
+        pass
+    sys.exit("boom: simulated crash at startup")
+os.execvp(sys.argv[1], sys.argv[1:])
+"""
+
+
+def python_entrypoint(code: str) -> list[str]:
+    """An image entrypoint that runs `code` with the image's python before (or instead of)
+    the pod's args."""
+    return ["python", "-c", code]
 
 
 def free_port() -> int:
