@@ -1,6 +1,7 @@
-# The EQ backend image: Python, a virtualenv with the backend's pinned runtime dependencies,
-# and the eq_backend package with its migrations. Nothing else: no compiler, no uv, no pip
-# cache, no tests, no .env.
+# The EQ backend image: a Python interpreter with the part of its standard library and the
+# shared libraries it needs, a virtualenv with the backend's pinned runtime dependencies, and
+# the eq_backend package with its migrations. Nothing else: no shell, no package manager, no
+# compiler, no uv or pip, no tests, no .env.
 #
 #   docker buildx build -f docker/backend.Dockerfile \
 #       --secret id=cacert,src=/etc/ssl/certs/ca-certificates.crt \
@@ -8,7 +9,9 @@
 #
 # BASE_IMAGE may be the official slim image (Python in /usr/local/bin) or a Debian bookworm
 # rootfs with python3 + python3-venv (Python in /usr/bin): everything below calls `python3`
-# once to make a venv and then only the venv's own python.
+# once to make a venv and then only the venv's own python. The base builds the venv and
+# provides the interpreter; the image itself is FROM scratch (docker/assemble_rootfs.py picks
+# from the base what the interpreter needs).
 #
 # The `cacert` secret is optional. Where HTTPS to the package index goes through a proxy with
 # its own CA, pass that CA bundle as a BuildKit secret: it is mounted for the two install steps
@@ -50,9 +53,14 @@ RUN --mount=type=secret,id=cacert \
     /opt/uv/bin/pip install --no-cache-dir --no-deps --require-hashes -r requirements/uv.txt
 
 # The runtime dependencies, hash-checked, into a pip-less venv; bytecode compiled here because
-# the running container's root filesystem is read-only. Several wheels ship their extension
-# modules with debug info (uvloop's alone is 13 MB, 1.6 MB without): drop it. Libraries that
-# auditwheel vendored (*.libs/) are left alone; they carry none and patchelf'd them.
+# the running container's root filesystem is read-only. The wheels' own extension modules are
+# stripped of debug info and of symbols nothing links against (uvloop's 13.6 MB module is
+# 1.6 MB, cryptography's 14.2 MB is 11.6 MB); libraries auditwheel vendored (*.libs/) are left
+# alone: patchelf rewrote them and strip can corrupt such files. C/Cython sources and headers
+# shipped beside the modules go (nothing compiles here at run time; the wheels' RECORD files
+# still list them, which only an uninstall would read), and so do the venv's activate
+# scripts (there is no shell to source them) and Litestar's CLI entry point (its packages are
+# left out: requirements/backend-excludes.txt; the app runs as `python -m eq_backend`).
 RUN --mount=type=secret,id=cacert \
     --mount=type=cache,target=/root/.cache/uv,sharing=locked \
     if [ -s /run/secrets/cacert ]; then \
@@ -62,7 +70,11 @@ RUN --mount=type=secret,id=cacert \
     /opt/uv/bin/uv pip sync --python /opt/venv/bin/python --require-hashes requirements/backend.txt; \
     /opt/venv/bin/python -c 'import pathlib, sysconfig; \
 pathlib.Path(sysconfig.get_path("purelib"), "eq_backend.pth").write_text("/app\n")'; \
-    find /opt/venv -name '*.so' ! -path '*.libs/*' -exec strip --strip-debug {} +
+    find /opt/venv -name '*.so' ! -path '*.libs/*' -exec strip --strip-unneeded {} +; \
+    find /opt/venv/lib \( -name '*.c' -o -name '*.h' -o -name '*.cpp' -o -name '*.pyx' \
+        -o -name '*.pxd' -o -name '*.pxi' \) -type f -delete; \
+    rm -f /opt/venv/bin/activate /opt/venv/bin/activate.* /opt/venv/bin/Activate.ps1 \
+        /opt/venv/bin/litestar
 
 # The backend package (imported from /app through the .pth above) and Alembic's config.
 # Only this part changes with a code-only commit.
@@ -71,29 +83,30 @@ COPY services/backend/src/eq_backend /app/eq_backend
 RUN /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /app/eq_backend
 
 # ---------------------------------------------------------------------------------------------
-FROM ${BASE_IMAGE} AS runtime
+# The runtime's root filesystem, assembled in /rootfs from the base: the interpreter, its
+# standard library less what a server never imports, the shared libraries that and the venv's
+# extension modules load (found with ldd), CA certificates, time zones, a minimal passwd
+# with the app's user. See docker/assemble_rootfs.py.
+FROM ${BASE_IMAGE} AS rootfs
 SHELL ["/bin/sh", "-eu", "-c"]
+ENV PYTHONDONTWRITEBYTECODE=1
+COPY --from=builder /opt/venv /opt/venv
+COPY docker/assemble_rootfs.py /build/assemble_rootfs.py
+RUN /opt/venv/bin/python /build/assemble_rootfs.py /rootfs
 
-# A fixed UID/GID so Kubernetes' runAsNonRoot can verify it and volumes can be owned by it.
-# The base's pip goes too (Debian's package, or the official image's own): nothing installs
-# at run time.
-RUN groupadd --system --gid 10001 eq; \
-    useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
-        --shell /usr/sbin/nologin eq; \
-    if dpkg -s python3-pip >/dev/null 2>&1; then \
-        dpkg --purge python3-pip >/dev/null; \
-    elif python3 -m pip --version >/dev/null 2>&1; then \
-        python3 -m pip uninstall --yes --quiet pip setuptools wheel; \
-    fi; \
-    rm -rf /root/.cache
-
+# ---------------------------------------------------------------------------------------------
+# Three layers: the system part (changes with the base or the requirements), the venv (with
+# the requirements), the app (with every commit: a code-only change rebuilds only this one).
+FROM scratch AS runtime
+COPY --from=rootfs /rootfs /
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app
 
-ENV PATH=/opt/venv/bin:$PATH \
+ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     VIRTUAL_ENV=/opt/venv \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    LANG=C.UTF-8
 WORKDIR /app
 USER 10001:10001
 EXPOSE 8000

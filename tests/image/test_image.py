@@ -33,8 +33,13 @@ def test_runs_as_a_fixed_non_root_uid(image: str) -> None:
     config = inspect(image)["Config"]
     assert isinstance(config, dict)
     assert config["User"] == f"{UID}:{UID}"
-    assert docker("run", "--rm", image, "id", "-u").stdout.strip() == str(UID)
-    assert docker("run", "--rm", image, "id", "-g").stdout.strip() == str(UID)
+    ids = run_python(
+        image,
+        "import grp, os, pwd; "
+        "print(os.getuid(), os.getgid(), pwd.getpwuid(os.getuid()).pw_name, "
+        "grp.getgrgid(os.getgid()).gr_name)",
+    )
+    assert ids.split() == [str(UID), str(UID), "eq", "eq"]
 
 
 def test_metadata(image: str) -> None:
@@ -83,45 +88,82 @@ def test_serves_health_with_a_read_only_root_and_stops_gracefully_on_sigterm(
 def test_migrations_run_from_the_same_image(image: str) -> None:
     env = ["-e", "ENVIRONMENT=dev", "-e", "DATABASE_URL=sqlite+aiosqlite:////tmp/eq.db"]
     common = ["run", "--rm", "--read-only", "--tmpfs", "/tmp", *env, image]
-    alembic = docker(*common, "sh", "-c", "alembic upgrade head && alembic current")
+    # No shell in the image: python runs the two alembic commands in one container (the
+    # database is on that container's tmpfs).
+    alembic = docker(
+        *common, "python", "-c",
+        "import subprocess; "
+        "subprocess.run(['alembic', 'upgrade', 'head'], check=True); "
+        "subprocess.run(['alembic', 'current'], check=True)",
+    )  # fmt: skip
     assert "(head)" in alembic.stdout + alembic.stderr
     migrate = docker(*common, "python", "-m", "eq_backend", "migrate")
     assert "alembic head:" in migrate.stdout
 
 
 def test_nothing_inside_that_should_not_be(image: str) -> None:
+    """The image is FROM scratch plus what python needs: no shell, no package manager, no perl,
+    no pip, no compiler, no build or cache directory, no setuid file. The only programs are
+    the interpreter (and its links) and the venv's entry points."""
     report = json.loads(
         run_python(
             image,
             r"""
-import json, os, shutil, sys, sysconfig
+import importlib.util, json, os, shutil, stat, sys
+everywhere = "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 found = {}
-found["compilers"] = [c for c in ("gcc", "cc", "c++", "g++", "clang", "ld", "as", "make")
-                      if shutil.which(c)]
-found["tools"] = [t for t in ("uv", "pip", "pip3", "poetry", "pytest", "mypy", "ruff", "black")
-                  if shutil.which(t)]
-import importlib.util
+found["shells"] = [s for s in ("sh", "bash", "dash", "ash", "zsh", "busybox", "toybox")
+                   if shutil.which(s, path=everywhere)]
+found["package_managers"] = [t for t in ("apt", "apt-get", "dpkg", "apk", "microdnf", "yum")
+                             if shutil.which(t, path=everywhere)]
+found["compilers"] = [c for c in ("gcc", "cc", "c++", "g++", "clang", "ld", "as", "make",
+                                  "strip", "perl", "cpp") if shutil.which(c, path=everywhere)]
+found["tools"] = [t for t in ("uv", "pip", "pip3", "poetry", "pytest", "mypy", "ruff", "black",
+                              "litestar", "env", "ls", "cat", "id", "ldd", "ldconfig")
+                  if shutil.which(t, path=everywhere)]
 found["modules"] = [m for m in ("pip", "uv", "pytest", "mypy", "ruff", "setuptools_scm", "nox",
-                                "invoke", "kubernetes", "docker", "eq_deploy")
+                                "invoke", "kubernetes", "docker", "eq_deploy", "setuptools",
+                                "ensurepip", "tkinter", "idlelib", "lib2to3", "rich", "faker")
                     if importlib.util.find_spec(m)]
 bad_names = {".env", ".git", ".venv", "tests", ".pytest_cache", ".mypy_cache", ".ruff_cache",
              ".cache", "node_modules", "noxfile.py", "uv.lock"}
-found["files"] = []
-for top in ("/app", "/opt", "/root", "/home", "/tmp", "/nonexistent", "/build", "/run/secrets"):
-    for dirpath, dirnames, filenames in os.walk(top):
-        for name in dirnames + filenames:
-            if name in bad_names and not dirpath.startswith("/opt/venv/lib"):
-                found["files"].append(os.path.join(dirpath, name))
-found["build_dirs"] = [p for p in ("/build", "/opt/uv", "/root/.cache") if os.path.exists(p)]
+bad_dirs = {"dpkg", "apt", "perl", "perl5", "perl-base", "doc", "man", "info"}
+found["files"], found["programs"], found["setuid"], found["dirs"] = [], [], [], []
+for dirpath, dirnames, filenames in os.walk("/"):
+    if dirpath in ("/proc", "/sys", "/dev"):
+        dirnames.clear()
+        continue
+    for name in dirnames + filenames:
+        path = os.path.join(dirpath, name)
+        if name in bad_names and not dirpath.startswith("/opt/venv/lib"):
+            found["files"].append(path)
+        if name in bad_dirs and os.path.isdir(path) and not dirpath.startswith("/opt/venv/lib"):
+            found["dirs"].append(path)
+    for name in filenames:
+        path = os.path.join(dirpath, name)
+        if os.path.basename(dirpath) in ("bin", "sbin") and not (
+            dirpath == "/opt/venv/bin" or name.startswith("python")
+        ):
+            found["programs"].append(path)
+        mode = os.lstat(path).st_mode
+        if stat.S_ISREG(mode) and mode & (stat.S_ISUID | stat.S_ISGID):
+            found["setuid"].append(path)
+found["build_dirs"] = [p for p in ("/build", "/opt/uv", "/root/.cache", "/rootfs")
+                       if os.path.exists(p)]
 found["dont_write_bytecode"] = bool(sys.flags.dont_write_bytecode)
 found["prefix"] = sys.prefix
 print(json.dumps(found))
 """,
         )
     )
+    assert report["shells"] == []
+    assert report["package_managers"] == []
     assert report["compilers"] == []
     assert report["tools"] == []
     assert report["modules"] == []
+    assert report["programs"] == []
+    assert report["setuid"] == []
+    assert report["dirs"] == []
     assert report["files"] == []
     assert report["build_dirs"] == []
     assert report["dont_write_bytecode"] is True
@@ -194,10 +236,29 @@ def _base_of(image: str) -> str:
     return str(labels.get("org.opencontainers.image.base.name") or "python:3.11-slim-bookworm")
 
 
+def _base_in_docker(base: str) -> dict[str, object]:
+    """The base image's config (pulled into the engine first when a remote builder built)."""
+    if docker("image", "inspect", base, check=False).returncode != 0:
+        docker("pull", base, timeout=600)
+    return inspect(base)
+
+
+def test_layers_are_ours_only(image: str) -> None:
+    """FROM scratch: none of the base's layers is in the image, which is three layers (the
+    assembled root filesystem, the venv, the app) and at most an empty one from WORKDIR."""
+    layers = inspect(image)["RootFS"]["Layers"]  # type: ignore[index]
+    base_layers = _base_in_docker(_base_of(image))["RootFS"]["Layers"]  # type: ignore[index]
+    assert not set(layers) & set(base_layers)
+    assert 3 <= len(layers) <= 4, layers
+    history = docker("history", "--format", "{{.Size}}\t{{.CreatedBy}}", image).stdout
+    print(f"image size {int(str(inspect(image)['Size'])) / 1e6:.1f} MB; layers:\n{history}")
+
+
 def test_no_build_secret_in_any_layer(image: str, saved_layers: Path) -> None:
-    """The CA bundle was a BuildKit secret: no layer the Dockerfile adds on top of the base
-    holds this machine's bundle, or a certificate that only this machine's bundle has (one
-    that neither the base's bundle nor the pinned certifi ships), or a /run/secrets path."""
+    """The CA bundle was a BuildKit secret: no layer holds this machine's bundle (unless it is
+    byte for byte the base's own, which the image legitimately copies), or a certificate that
+    only this machine's bundle has (one that neither the base's bundle nor the pinned certifi
+    ships), or a /run/secrets path. The image is FROM scratch, so every layer is checked."""
     import certifi  # the same pinned version as in the image (requirements/*.txt)
 
     base = _base_of(image)
@@ -205,14 +266,15 @@ def test_no_build_secret_in_any_layer(image: str, saved_layers: Path) -> None:
         "run", "--rm", "--entrypoint", "cat", base, "/etc/ssl/certs/ca-certificates.crt",
         timeout=600, check=False,
     ).stdout.encode()  # fmt: skip
+    assert _pem_blocks(base_bundle), f"no CA bundle read from {base}"
     public = _pem_blocks(base_bundle) | _pem_blocks(Path(certifi.where()).read_bytes())
     host_bundle = CA_BUNDLE.read_bytes() if CA_BUNDLE.exists() else b""
     machine_only = _pem_blocks(host_bundle) - public
-    base_layers = len(inspect(base)["RootFS"]["Layers"])  # type: ignore[index]
-    ours = _layer_paths(saved_layers)[base_layers:]
-    assert ours, "the image adds no layer to its base?"
+    layers = _layer_paths(saved_layers)
+    assert layers, "docker save listed no layer"
     offenders: list[str] = []
-    for layer in ours:
+    bundles = 0
+    for layer in layers:
         with tarfile.open(layer) as tar:
             for member in tar:
                 name = member.name.lstrip("./")
@@ -222,13 +284,16 @@ def test_no_build_secret_in_any_layer(image: str, saved_layers: Path) -> None:
                     continue
                 extracted = tar.extractfile(member)
                 data = extracted.read() if extracted else b""
-                if host_bundle and data == host_bundle and data != base_bundle:
+                if data == base_bundle:
+                    bundles += 1
+                elif host_bundle and data == host_bundle:
                     offenders.append(f"{name}: this machine's CA bundle")
                 elif b"-----BEGIN CERTIFICATE-----" in data and any(
                     block in data for block in machine_only
                 ):
                     offenders.append(f"{name}: a certificate only this machine's bundle has")
     assert offenders == []
+    assert bundles == 1, "the image should carry the base's CA bundle, once"
     history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
     assert "BEGIN CERTIFICATE" not in history
     assert str(CA_BUNDLE) not in history
