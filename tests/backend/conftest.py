@@ -19,7 +19,7 @@ import psycopg
 import pytest
 import redis
 from eqtest.api import ALGORITHM, SECRET_KEY, Api, User, create_user
-from eqtest.app import make_app
+from eqtest.app import ChangesHeard, make_app
 from eqtest.cli import run_cli
 from eqtest.fakes import FakeLlm, FakeOidcProvider
 from eqtest.services import PostgresServer, RedisServer, ServiceUnavailable
@@ -185,8 +185,12 @@ def app(app_env: dict[str, str], redis_client: redis.Redis) -> Any:
 
 @pytest.fixture(scope="module")
 async def api(app: Any) -> AsyncIterator[Api]:
-    async for client in _client_for(app):
-        yield Api(client)
+    settle = ChangesHeard(app)
+    try:
+        async for client in _client_for(app):
+            yield Api(client, settle=settle)
+    finally:
+        await settle.close()
 
 
 @pytest.fixture(scope="module")
@@ -196,8 +200,13 @@ def app_client_factory() -> Callable[[dict[str, str]], Any]:
 
     @contextlib.asynccontextmanager
     async def factory(env: dict[str, str]) -> AsyncIterator[Api]:
-        async for client in _client_for(make_app(env)):
-            yield Api(client)
+        other = make_app(env)
+        settle = ChangesHeard(other)
+        try:
+            async for client in _client_for(other):
+                yield Api(client, settle=settle)
+        finally:
+            await settle.close()
 
     return factory
 

@@ -35,6 +35,27 @@ async def test_health_reports_the_deployment_from_env(app_env, app_client_factor
     }
 
 
+async def test_health_answered_before_routing_is_the_routed_answer(api: Api, app) -> None:
+    """GET /health without an Origin header is sent from bytes encoded at startup
+    (eq_backend.edge); with one it is routed and gets CORS headers. Otherwise equal."""
+    plain = await api.get("/health")
+    routed = await api.get("/health", headers={"Origin": "http://frontend.test"})
+    assert plain.status_code == routed.status_code == 200
+    assert plain.content == routed.content
+    assert plain.content == app.fixed_answers["/health"].body["body"]
+    cors = {k: v for k, v in routed.headers.items() if k.startswith("access-control-")}
+    assert cors["access-control-allow-origin"] == "http://frontend.test"
+    assert not any(k.startswith("access-control-") for k in plain.headers)
+    same = {k: v for k, v in routed.headers.items() if k not in cors and k != "vary"}
+    assert same == dict(plain.headers)
+    metrics = (await api.get("/metrics")).text
+    assert 'http_requests_total{method="GET",path="/health",status="200"} ' in metrics
+
+
+async def test_other_methods_on_health_are_routed(api: Api) -> None:
+    assert (await api.post("/health")).status_code == 405
+
+
 async def test_health_has_no_redirect_with_trailing_slash(api: Api) -> None:
     resp = await api.get("/health/")
     assert resp.status_code in (200, 404)

@@ -37,23 +37,46 @@ def _app_lines(caplog) -> list[dict]:
     return out
 
 
-async def test_one_access_line_per_request_with_status_and_duration(api: Api, user, caplog) -> None:
-    caplog.set_level(logging.INFO)
-    caplog.clear()
+def _access_lines(capsys) -> list[dict]:
+    """The JSON access lines written to stderr since the last call (eq_backend.AccessLog)."""
+    err = capsys.readouterr().err
+    return [json.loads(ln) for ln in err.splitlines() if '"logger":"eq_backend.access"' in ln]
+
+
+async def test_one_access_line_per_request_with_status_and_duration(api: Api, user, capsys) -> None:
+    _access_lines(capsys)
     ok(await api.get("/api/v1/users/me", user=user), "Current user retrieved successfully")
-    await api.get("/api/v1/topics/999999999")
-    access = [ln for ln in _lines(caplog) if "status" in ln]
-    assert [a["status"] for a in access] == [200, 404], access
+    await api.get("/api/v1/topics/999999999?q=never-logged")
+    ok(await api.get("/health"), "Healthy")  # answered before routing: logged the same way
+    access = _access_lines(capsys)
+    assert [(a["method"], a["path"], a["status"]) for a in access] == [
+        ("GET", "/api/v1/users/me", 200),
+        ("GET", "/api/v1/topics/999999999", 404),
+        ("GET", "/health", 200),
+    ], access
     for a in access:
+        assert set(a) == {"ts", "level", "logger", "msg", "method", "path", "status", "duration_ms"}
+        assert a["level"] == "INFO"
+        assert a["msg"] == "request"
         assert isinstance(a["duration_ms"], int | float)
-        assert a["level"] in ("INFO", "WARNING")
+        assert a["duration_ms"] >= 0
+        assert a["ts"].endswith("Z")
+
+
+async def test_access_lines_follow_log_level(app_env, app_client_factory, capsys) -> None:
+    async with app_client_factory({**app_env, "LOG_LEVEL": "WARNING"}) as quiet:
+        _access_lines(capsys)
+        await quiet.get("/health")
+        await quiet.get("/api/v1/topics/")
+        assert _access_lines(capsys) == []
 
 
 async def test_logs_never_carry_tokens_or_secrets(
-    api: Api, user, oidc: FakeOidcProvider, llm_reset: FakeLlm, caplog
+    api: Api, user, oidc: FakeOidcProvider, llm_reset: FakeLlm, caplog, capsys
 ) -> None:
     caplog.set_level(logging.DEBUG)
     caplog.clear()
+    capsys.readouterr()
     # a cookie, a bearer token, a query string with a code, the LLM key, a refresh token
     await api.get("/api/v1/users/me", user=user)
     await api.get("/api/v1/users/me", bearer=user)
@@ -85,7 +108,9 @@ async def test_logs_never_carry_tokens_or_secrets(
         json={"situation_id": situation["id"], "answer_text": "x"},
         user=user,
     )
-    text = "\n".join(json.dumps(ln) for ln in _app_lines(caplog))
+    access = _access_lines(capsys)
+    assert len(access) >= 6, access
+    text = "\n".join(json.dumps(ln) for ln in [*_app_lines(caplog), *access])
     assert text, "nothing was logged"
     for secret in (
         user.token,

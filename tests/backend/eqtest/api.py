@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,8 +66,14 @@ def create_user(conn: psycopg.Connection, name: str | None = None, **fields: Any
 class Api:
     """A thin wrapper over an httpx-compatible client that adds a user's cookie or bearer."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        settle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.client = client
+        # Awaited before each request: see eqtest.app.changes_heard.
+        self.settle = settle
 
     async def request(
         self,
@@ -83,6 +90,8 @@ class Api:
             h.update(user.cookie)
         if bearer is not None:
             h.update(bearer.bearer)
+        if self.settle is not None:
+            await self.settle()
         try:
             return await self.client.request(method, url, headers=h, follow_redirects=False, **kw)
         finally:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+import uuid
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 
 def make_settings(env: dict[str, str]) -> Any:
@@ -16,3 +21,51 @@ def make_app(env: dict[str, str]) -> Any:
     from eq_backend.app import create_app
 
     return create_app(make_settings(env))
+
+
+class ChangesHeard:
+    """Awaitable: returns once the app has heard every table change committed before.
+
+    Tests arrange rows straight in the database and then read through the API. The app
+    hears of such changes by notification, a moment later (eq_backend.readcache); in a
+    test that moment is a race. PostgreSQL delivers notifications in commit order, so
+    once the app has heard a marker sent now, it has heard every earlier change too.
+    """
+
+    # A database that does not take the marker this fast is down or frozen (tests do that
+    # on purpose): the app cannot hear anything then, so there is nothing to wait for.
+    NOTIFY_TIMEOUT_SECONDS = 0.5
+
+    def __init__(self, app: Any) -> None:
+        self.ctx = app.state.ctx
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def __call__(self) -> None:
+        fast = self.ctx.db.fast
+        if fast is None or not self.ctx.read_caches.enabled:
+            return  # nothing cached: every read goes to the database
+        marker = f"test-marker-{uuid.uuid4().hex}"
+        notify = asyncio.create_task(self._notify(fast.conninfo, marker))
+        # Not wait_for(): cancelling a query on a frozen server waits for the server.
+        done, _ = await asyncio.wait({notify}, timeout=self.NOTIFY_TIMEOUT_SECONDS)
+        if not done or notify.exception() is not None:
+            self._conn = None  # unusable now; a new one next time
+            notify.add_done_callback(lambda t: t.cancelled() or t.exception())
+            notify.cancel()
+            return
+        deadline = time.monotonic() + 5
+        while self.ctx.read_caches.last_heard != marker:
+            if not self.ctx.read_caches.enabled:
+                return  # the app stopped listening (and caching) meanwhile
+            if time.monotonic() > deadline:
+                raise AssertionError("the app did not hear a table change notification in 5 s")
+            await asyncio.sleep(0.001)
+
+    async def _notify(self, conninfo: str, marker: str) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        await self._conn.execute("SELECT pg_notify('eq_table_changes', %s)", (marker,))
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()

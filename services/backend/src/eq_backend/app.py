@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import time
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.response import Redirect
-from litestar.types import (
-    HTTPScope,
-    LifeSpanReceive,
-    LifeSpanScope,
-    LifeSpanSend,
-    Receive,
-    Scope,
-    Send,
-)
 
 from eq_backend.context import AppContext
 from eq_backend.db.engine import Database, create_engine
@@ -35,60 +25,20 @@ from eq_backend.domain.comments.controllers import CommentController
 from eq_backend.domain.comments.services import CommentService
 from eq_backend.domain.situations.controllers import SituationController
 from eq_backend.domain.situations.services import SituationService
-from eq_backend.domain.system.controllers import HealthController, metrics
+from eq_backend.domain.system.controllers import HealthController, health_envelope, metrics
 from eq_backend.domain.topics.controllers import TopicController
 from eq_backend.domain.topics.services import TopicService
 from eq_backend.domain.users.controllers import UserController
 from eq_backend.domain.users.services import UserService
+from eq_backend.edge import EQLitestar, FixedAnswer
 from eq_backend.errors import handle_http_exception, handle_unexpected
 from eq_backend.gauges import run_gauge_refresher
-from eq_backend.observability import Metrics, access_logger, configure_logging
+from eq_backend.observability import AccessLog, Metrics, configure_logging
+from eq_backend.readcache import ReadCaches, listen_for_changes
 from eq_backend.redis_state import RedisState
 from eq_backend.settings import Settings, load_settings
 
 logger = logging.getLogger("eq_backend")
-
-
-class EQLitestar(Litestar):
-    """Litestar plus one observer around every HTTP request, routed or not (404/405 too):
-    Prometheus counters and one access-log line, no per-request middleware stack."""
-
-    async def __call__(
-        self,
-        scope: Scope | LifeSpanScope,
-        receive: Receive | LifeSpanReceive,
-        send: Send | LifeSpanSend,
-    ) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await super().__call__(scope, receive, send)
-            return
-        http_scope = cast("HTTPScope", scope)
-        start = time.perf_counter()
-        status = 500
-
-        async def observed_send(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await super().__call__(http_scope, receive, observed_send)
-        finally:
-            elapsed = time.perf_counter() - start
-            method = http_scope["method"]
-            template = http_scope.get("path_template") or "unmatched"
-            self.state.ctx.metrics.observe(method, template, status, elapsed)
-            if access_logger.isEnabledFor(logging.INFO):
-                access_logger.info(
-                    "request",
-                    extra={
-                        "method": method,
-                        "path": http_scope["path"],
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 2),
-                    },
-                )
 
 
 @get("/openapi.json", include_in_schema=False, sync_to_thread=False)
@@ -116,17 +66,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
         db=db,
         redis=RedisState(settings.redis_url),
         metrics=Metrics(),
+        access_log=AccessLog(json_lines=not settings.is_dev),
+        read_caches=ReadCaches(),
         http=httpx.AsyncClient(timeout=httpx.Timeout(settings.openai_timeout_seconds)),
     )
 
-    topic_service = TopicService(db)
-    situation_service = SituationService(db)
+    topic_service = TopicService(db, ctx.read_caches)
+    situation_service = SituationService(db, ctx.read_caches)
     stop = asyncio.Event()
+    listener: list[asyncio.Task[None]] = []
 
     async def on_startup(app: Litestar) -> None:
         stop.clear()
         await db.open()
         ctx.background.append(asyncio.create_task(run_gauge_refresher(ctx, stop)))
+        if db.fast is not None and settings.read_cache:
+            changes = listen_for_changes(db.fast.conninfo, ctx.read_caches)
+            listener.append(asyncio.create_task(changes))
         logger.info(
             "eq-backend started",
             extra={"environment": settings.environment, "database": db.dialect},
@@ -134,6 +90,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def on_shutdown(app: Litestar) -> None:
         stop.set()
+        for task in listener:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        listener.clear()
         if ctx.background:
             # Let a refresh in flight finish; never wait long on a hung database.
             _, pending = await asyncio.wait(ctx.background, timeout=3)
@@ -145,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await db.dispose()
 
     return EQLitestar(
+        fixed_answers={"/health": FixedAnswer(health_envelope(settings))},
         route_handlers=[
             HealthController,
             metrics,

@@ -1,4 +1,4 @@
-"""What one running app holds: settings, database, Redis, metrics, HTTP client, services."""
+"""What one running app holds: settings, database, Redis, metrics, logs, caches, HTTP client."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import httpx
 
 from eq_backend.db.engine import Database
-from eq_backend.observability import Metrics
+from eq_backend.observability import AccessLog, Metrics
+from eq_backend.readcache import ReadCaches
 from eq_backend.redis_state import RedisState
 from eq_backend.settings import Settings
 
@@ -24,6 +25,8 @@ class AppContext:
     db: Database
     redis: RedisState
     metrics: Metrics
+    access_log: AccessLog
+    read_caches: ReadCaches
     http: httpx.AsyncClient
     background: list[asyncio.Task[None]] = field(default_factory=list)
     # email -> (user id, monotonic expiry): see eq_backend.deps._user_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import msgspec
 from prometheus_client import (
@@ -32,13 +32,18 @@ _RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {
 }
 
 
+def utc_timestamp(seconds: float) -> str:
+    """2026-11-27T08:00:00.123Z (milliseconds, UTC)."""
+    millis = int(seconds * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg, plus any `extra` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": utc_timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
@@ -86,6 +91,55 @@ def configure_logging(level: str, json_lines: bool) -> None:
     # uvicorn's access log would duplicate ours (and log query strings).
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+class AccessLine(msgspec.Struct):
+    """The access line, field for field what JSONFormatter makes of `access_logger.info`."""
+
+    ts: str
+    level: str
+    logger: str
+    msg: str
+    method: str
+    path: str
+    status: int
+    duration_ms: float
+
+
+class AccessLog:
+    """One line per HTTP request: method, path (never the query string), status, duration.
+
+    As JSON it is written straight to stderr, the stream every other log line goes to:
+    the logging module's path (LogRecord, handler lock, formatter) measured ~30 us a line
+    here, more than the rest of a /health request, while this makes the same line in ~7 us.
+    Plain-text (dev) lines still go through `access_logger`. Either way the line is
+    written only while `access_logger` is enabled for INFO, so LOG_LEVEL governs it.
+    """
+
+    def __init__(self, json_lines: bool) -> None:
+        self.json_lines = json_lines
+
+    def write(self, method: str, path: str, status: int, seconds: float) -> None:
+        if not access_logger.isEnabledFor(logging.INFO):
+            return
+        duration_ms = round(seconds * 1000, 2)
+        if not self.json_lines:
+            fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
+            access_logger.info("request", extra=fields)
+            return
+        line = AccessLine(
+            ts=utc_timestamp(time.time()),
+            level="INFO",
+            logger=access_logger.name,
+            msg="request",
+            method=method,
+            path=path,
+            status=status,
+            duration_ms=duration_ms,
+        )
+        # Looked up per line, so whoever replaces sys.stderr (pytest's capture) gets it.
+        stream: TextIO = sys.stderr
+        stream.write(_json.encode(line).decode() + "\n")
 
 
 class Metrics:

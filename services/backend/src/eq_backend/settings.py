@@ -65,6 +65,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     deploy_by: str = ""
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    read_cache: bool = True
     metrics_refresh_seconds: float = 30.0
     shutdown_grace_seconds: float = 20.0
 
@@ -134,6 +135,16 @@ def parse_cors_origins(raw: str) -> tuple[str, ...]:
     return tuple(v.strip().rstrip("/") for v in text.split(",") if v.strip())
 
 
+def parse_switch(name: str, raw: str) -> bool:
+    """true/false, on/off, yes/no, 1/0 (any case)."""
+    text = raw.strip().lower()
+    if text in ("true", "on", "yes", "1"):
+        return True
+    if text in ("false", "off", "no", "0"):
+        return False
+    raise SettingsError(f"{name.upper()} must be true or false, got {raw!r}")
+
+
 def parse_rate_limit(raw: str) -> tuple[int, int]:
     """'10/minute' → (10, 60). '0', 'off' or '' disable the limit."""
     text = raw.strip().lower()
@@ -156,6 +167,8 @@ def _convert(name: str, raw: str, annotation: Any) -> Any:
         return normalize_database_url(raw.strip())
     if name == "analyze_rate_limit":
         parse_rate_limit(raw)
+    if annotation is bool:
+        return parse_switch(name, raw)
     try:
         if annotation is int:
             return int(raw.strip())

@@ -50,9 +50,11 @@ class FastReader:
 
     def __init__(self, engine: AsyncEngine, max_size: int) -> None:
         self._dialect = engine.dialect
-        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.conninfo = engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
         self.pool = AsyncConnectionPool(
-            conninfo,
+            self.conninfo,
             min_size=1,
             max_size=max(max_size, 1),
             open=False,

@@ -30,6 +30,10 @@ from eq_backend.domain.situations.schemas import (
 )
 from eq_backend.domain.users.schemas import UserBrief
 from eq_backend.errors import Forbidden, NotFound, Unprocessable
+from eq_backend.readcache import ReadCache, ReadCaches
+
+# Every table a feed page reads: items, their authors, comment and reaction counts.
+FEED_TABLES = {"situations", "users", "comments", "reactions"}
 
 
 def situation_not_found() -> NotFound:
@@ -83,18 +87,26 @@ _REACTIONS_WITH_USER = select(
 ).select_from(reactions.outerjoin(users, users.c.id == reactions.c.user_id))
 
 
+# Feed pages cached per process: (viewer, page, limit, order) -> Feed, a few KB each.
+FEED_CACHE_ENTRIES = 4096
+
+
 class SituationService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, caches: ReadCaches) -> None:
         self.db = db
         self._feeds: Coalescer[Feed] = Coalescer()
+        self._feed_cache: ReadCache[Feed] = caches.add(
+            "feed", FEED_TABLES, max_entries=FEED_CACHE_ENTRIES
+        )
 
     async def feed(self, viewer_id: int | None, page: int, limit: int, sort_order: str) -> Feed:
-        """Concurrent identical calls (same viewer and page) share reads, each started after
-        its callers arrived (see eq_backend.coalesce)."""
+        """From the read cache (eq_backend.readcache); on a miss, concurrent identical calls
+        (same viewer and page) share one read started after they arrived (eq_backend.coalesce)."""
         page, limit, ascending = clamp_feed_query(page, limit, sort_order)
-        return await self._feeds.run(
-            (viewer_id, page, limit, ascending),
-            lambda: self._feed(viewer_id, page, limit, ascending),
+        key = (viewer_id, page, limit, ascending)
+        return await self._feed_cache.get_or_read(
+            key,
+            lambda: self._feeds.run(key, lambda: self._feed(viewer_id, page, limit, ascending)),
         )
 
     async def _feed(self, viewer_id: int | None, page: int, limit: int, ascending: bool) -> Feed:

@@ -14,6 +14,7 @@ from eq_backend.db.engine import Database
 from eq_backend.deps import app_context
 from eq_backend.envelope import Envelope, ok
 from eq_backend.errors import ServiceUnavailable
+from eq_backend.settings import Settings
 
 DB_CHECK_TIMEOUT_SECONDS = 1.5
 MAX_PENDING_CHECKS = 3
@@ -35,25 +36,32 @@ class DatabaseStatus(msgspec.Struct):
     status: str
 
 
+def health_envelope(settings: Settings) -> Envelope[HealthData]:
+    return ok(
+        "Healthy",
+        HealthData(
+            status="ok",
+            deployment=Deployment(
+                at=settings.deployed_at,
+                sha=settings.deploy_sha,
+                image=settings.deploy_image,
+                by=settings.deploy_by,
+            ),
+        ),
+    )
+
+
 class HealthController(Controller):
     path = "/health"
     tags = ["health"]  # noqa: RUF012 - Litestar reads it as a class attribute
 
     @get("/", sync_to_thread=False)
     def health(self, request: Request[Any, Any, Any]) -> Envelope[HealthData]:
-        """Liveness: cheap, no database. Tells which build is serving."""
+        """Liveness: cheap, no database. Tells which build is serving. (Requests without an
+        Origin header are answered before routing, from the same envelope: eq_backend.edge.)"""
         cached: Envelope[HealthData] | None = getattr(request.app.state, "health_body", None)
         if cached is None:
-            s = app_context(request).settings
-            cached = ok(
-                "Healthy",
-                HealthData(
-                    status="ok",
-                    deployment=Deployment(
-                        at=s.deployed_at, sha=s.deploy_sha, image=s.deploy_image, by=s.deploy_by
-                    ),
-                ),
-            )
+            cached = health_envelope(app_context(request).settings)
             request.app.state.health_body = cached
         return cached
 

@@ -12,6 +12,7 @@ from eq_backend.domain.situations.rows import select_situations, situation_out
 from eq_backend.domain.situations.schemas import SituationOut
 from eq_backend.domain.topics.schemas import TopicOut
 from eq_backend.errors import Conflict, NotFound
+from eq_backend.readcache import ReadCache, ReadCaches
 
 _LIST = select(topics.c.name, topics.c.id).order_by(topics.c.id).limit(100)
 _GET = select(topics.c.name, topics.c.id).where(topics.c.id == bindparam("id"))
@@ -22,13 +23,15 @@ def _topic_not_found() -> NotFound:
 
 
 class TopicService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, caches: ReadCaches) -> None:
         self.db = db
         self._reads: Coalescer[list[TopicOut]] = Coalescer()
+        self._cache: ReadCache[list[TopicOut]] = caches.add("topics", {"topics"}, max_entries=1)
 
     async def all(self) -> list[TopicOut]:
-        """Concurrent calls share reads, each started after its callers arrived."""
-        return await self._reads.run("all", self._all)
+        """From the read cache (eq_backend.readcache); on a miss, concurrent calls share
+        one read started after they arrived (eq_backend.coalesce)."""
+        return await self._cache.get_or_read("all", lambda: self._reads.run("all", self._all))
 
     async def _all(self) -> list[TopicOut]:
         rows = await self.db.fetch_all(_LIST)
