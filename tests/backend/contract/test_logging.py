@@ -1,12 +1,13 @@
 """Structured logs: one line per request with status and duration; never a token or secret."""
 
+import asyncio
 import json
 import logging
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from eq_backend.observability import JSONFormatter
+from eq_backend.observability import FLUSH_EVERY_SECONDS, JSONFormatter
 from eqtest.api import SECRET_KEY, Api, ok
 from eqtest.fakes import FakeLlm, FakeOidcProvider, OidcUser
 
@@ -37,18 +38,22 @@ def _app_lines(caplog) -> list[dict]:
     return out
 
 
-def _access_lines(capsys) -> list[dict]:
-    """The JSON access lines written to stderr since the last call (eq_backend.AccessLog)."""
+def _access_lines(capsys, app) -> list[dict]:
+    """The JSON access lines written to stderr since the last call. They are queued and
+    written in batches (eq_backend.observability.AccessLog): flush first."""
+    app.state.ctx.access_log.flush()
     err = capsys.readouterr().err
     return [json.loads(ln) for ln in err.splitlines() if '"logger":"eq_backend.access"' in ln]
 
 
-async def test_one_access_line_per_request_with_status_and_duration(api: Api, user, capsys) -> None:
-    _access_lines(capsys)
+async def test_one_access_line_per_request_with_status_and_duration(
+    api: Api, app, user, capsys
+) -> None:
+    _access_lines(capsys, app)
     ok(await api.get("/api/v1/users/me", user=user), "Current user retrieved successfully")
     await api.get("/api/v1/topics/999999999?q=never-logged")
     ok(await api.get("/health"), "Healthy")  # answered before routing: logged the same way
-    access = _access_lines(capsys)
+    access = _access_lines(capsys, app)
     assert [(a["method"], a["path"], a["status"]) for a in access] == [
         ("GET", "/api/v1/users/me", 200),
         ("GET", "/api/v1/topics/999999999", 404),
@@ -64,15 +69,28 @@ async def test_one_access_line_per_request_with_status_and_duration(api: Api, us
 
 
 async def test_access_lines_follow_log_level(app_env, app_client_factory, capsys) -> None:
-    async with app_client_factory({**app_env, "LOG_LEVEL": "WARNING"}) as quiet:
-        _access_lines(capsys)
-        await quiet.get("/health")
-        await quiet.get("/api/v1/topics/")
-        assert _access_lines(capsys) == []
+    root = logging.getLogger()
+    level = root.level  # LOG_LEVEL configures the process's logging, not one app's
+    try:
+        async with app_client_factory({**app_env, "LOG_LEVEL": "WARNING"}) as quiet:
+            capsys.readouterr()
+            await quiet.get("/health")
+            await quiet.get("/api/v1/topics/")
+            await asyncio.sleep(FLUSH_EVERY_SECONDS + 0.05)  # a queued line is written by now
+            assert '"eq_backend.access"' not in capsys.readouterr().err
+    finally:
+        root.setLevel(level)
+
+
+async def test_queued_access_lines_are_written_without_an_explicit_flush(api: Api, capsys) -> None:
+    capsys.readouterr()
+    await api.get("/health")
+    await asyncio.sleep(FLUSH_EVERY_SECONDS + 0.05)
+    assert '"path":"/health"' in capsys.readouterr().err
 
 
 async def test_logs_never_carry_tokens_or_secrets(
-    api: Api, user, oidc: FakeOidcProvider, llm_reset: FakeLlm, caplog, capsys
+    api: Api, app, user, oidc: FakeOidcProvider, llm_reset: FakeLlm, caplog, capsys
 ) -> None:
     caplog.set_level(logging.DEBUG)
     caplog.clear()
@@ -108,7 +126,7 @@ async def test_logs_never_carry_tokens_or_secrets(
         json={"situation_id": situation["id"], "answer_text": "x"},
         user=user,
     )
-    access = _access_lines(capsys)
+    access = _access_lines(capsys, app)
     assert len(access) >= 6, access
     text = "\n".join(json.dumps(ln) for ln in [*_app_lines(caplog), *access])
     assert text, "nothing was logged"

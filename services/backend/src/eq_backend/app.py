@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             for task in pending:
                 task.cancel()
             ctx.background.clear()
+        ctx.access_log.flush()
         await ctx.http.aclose()
         await ctx.redis.close()
         await db.dispose()

@@ -68,6 +68,7 @@ class EQLitestar(Litestar):
     def __init__(self, *, fixed_answers: dict[str, FixedAnswer], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.fixed_answers = fixed_answers
+        self._ctx: AppContext = self.state.ctx  # read once: State is a mapping with __getattr__
 
     async def __call__(
         self,
@@ -79,7 +80,7 @@ class EQLitestar(Litestar):
             await super().__call__(scope, receive, send)
             return
         http_scope = cast("HTTPScope", scope)
-        ctx: AppContext = self.state.ctx
+        ctx: AppContext = self._ctx
         start = time.perf_counter()
         method = http_scope["method"]
         status = 500
