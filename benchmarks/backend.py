@@ -366,12 +366,29 @@ def run(seconds: int, warmup: int, threads: int, conns: int, rounds: int) -> dic
         )
         procs.append(app)
         base_url = f"http://127.0.0.1:{port}"
+        # The same app with READ_CACHE=false: what every read costs when it is a miss.
+        port = free_port()
+        uncached = _start(
+            [sys.executable, "-m", "eq_backend", "run", "--host", "127.0.0.1", "--port", str(port)],
+            {**env, "READ_CACHE": "false"},
+            work,
+            work / "app-uncached.log",
+            port,
+        )
+        procs.append(uncached)
+        uncached_url = f"http://127.0.0.1:{port}"
         cookie = {"Cookie": f"access_token={token}"}
         endpoints: dict[str, tuple[str, dict[str, str], Path | None]] = {
             "bare_asgi": (bare_url, {}, None),
             "health": (base_url + "/health", {}, None),
             "topics": (base_url + "/api/v1/topics/", {}, None),
             "feed": (base_url + "/api/v1/situations/feed?limit=10", cookie, feed_script),
+            "topics_uncached": (uncached_url + "/api/v1/topics/", {}, None),
+            "feed_uncached": (
+                uncached_url + "/api/v1/situations/feed?limit=10",
+                cookie,
+                feed_script,
+            ),
         }
         for name, (url, headers, script) in endpoints.items():
             probe = httpx.get(url, headers=headers, timeout=10)
@@ -391,7 +408,7 @@ def run(seconds: int, warmup: int, threads: int, conns: int, rounds: int) -> dic
                     slices.append(_wrk(url, seconds / SLICES, headers, threads, conns, script))
             for name, slices in paired.items():
                 per_round[name].append(_merge_slices(slices))
-            for name in ("topics", "feed"):
+            for name in ("topics", "feed", "topics_uncached", "feed_uncached"):
                 url, headers, script = endpoints[name]
                 per_round[name].append(_wrk(url, seconds, headers, threads, conns, script))
             for name in endpoints:
@@ -433,7 +450,7 @@ def run(seconds: int, warmup: int, threads: int, conns: int, rounds: int) -> dic
             "environment": "production",
             "log_level": "INFO (the default; JSON lines to a file)",
             "load": f"wrk -t{threads} -c{conns} -d{seconds}s --latency, after a {warmup}s "
-            f"warm-up; {rounds} rounds over the four endpoints, medians reported; bare ASGI "
+            f"warm-up; {rounds} rounds over the endpoints, medians reported; bare ASGI "
             f"and /health as {SLICES} alternating slices of {seconds / SLICES:g}s each per round"
             + (
                 f"; servers pinned to CPU {SERVER_CPU}, wrk to CPU {WRK_CPU} (taskset)"
@@ -464,6 +481,8 @@ def render_section(report: dict[str, Any]) -> str:
         ("health", "GET /health", r["health"]),
         ("topics", "GET /api/v1/topics/", r["topics"]),
         ("feed", "GET /api/v1/situations/feed?limit=10&page=1..5 (50 users' cookies)", r["feed"]),
+        ("topics, READ_CACHE=false", "the same, every read a database read", r["topics_uncached"]),
+        ("feed, READ_CACHE=false", "the same, every read a database read", r["feed_uncached"]),
     ]
     lines = [
         BEGIN,
