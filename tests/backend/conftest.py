@@ -183,8 +183,9 @@ def app(app_env: dict[str, str], redis_client: redis.Redis) -> Any:
     return make_app(app_env)
 
 
-@pytest.fixture(scope="module")
-async def api(app: Any) -> AsyncIterator[Api]:
+async def _api_for(app: Any) -> AsyncIterator[Api]:
+    """The API of a running app; each request first waits until the app has heard of
+    every change made straight in the database before it (eqtest.app.ChangesHeard)."""
     settle = ChangesHeard(app)
     try:
         async for client in _client_for(app):
@@ -194,19 +195,20 @@ async def api(app: Any) -> AsyncIterator[Api]:
 
 
 @pytest.fixture(scope="module")
+async def api(app: Any) -> AsyncIterator[Api]:
+    async for client in _api_for(app):
+        yield client
+
+
+@pytest.fixture(scope="module")
 def app_client_factory() -> Callable[[dict[str, str]], Any]:
     """Build another app from an env and give an async context manager over its client."""
     import contextlib
 
     @contextlib.asynccontextmanager
     async def factory(env: dict[str, str]) -> AsyncIterator[Api]:
-        other = make_app(env)
-        settle = ChangesHeard(other)
-        try:
-            async for client in _client_for(other):
-                yield Api(client, settle=settle)
-        finally:
-            await settle.close()
+        async for client in _api_for(make_app(env)):
+            yield client
 
     return factory
 
