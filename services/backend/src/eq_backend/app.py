@@ -7,7 +7,6 @@ import contextlib
 import logging
 from typing import Any
 
-import httpx
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -34,6 +33,7 @@ from eq_backend.edge import EQLitestar, FixedAnswer
 from eq_backend.errors import handle_http_exception, handle_unexpected
 from eq_backend.gauges import run_gauge_refresher
 from eq_backend.observability import AccessLog, Metrics, configure_logging
+from eq_backend.outbound import OutboundHttp
 from eq_backend.readcache import ReadCaches, listen_for_changes
 from eq_backend.redis_state import RedisState
 from eq_backend.settings import Settings, load_settings
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         metrics=Metrics(),
         access_log=AccessLog(json_lines=not settings.is_dev),
         read_caches=ReadCaches(),
-        http=httpx.AsyncClient(timeout=httpx.Timeout(settings.openai_timeout_seconds)),
+        http=OutboundHttp(settings.openai_timeout_seconds),
     )
 
     topic_service = TopicService(db, ctx.read_caches)

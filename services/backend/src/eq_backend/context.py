@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import httpx
-
 from eq_backend.db.engine import Database
 from eq_backend.observability import AccessLog, Metrics
+from eq_backend.outbound import OutboundHttp
 from eq_backend.readcache import ReadCaches
 from eq_backend.redis_state import RedisState
 from eq_backend.settings import Settings
@@ -27,7 +26,7 @@ class AppContext:
     metrics: Metrics
     access_log: AccessLog
     read_caches: ReadCaches
-    http: httpx.AsyncClient
+    http: OutboundHttp
     background: list[asyncio.Task[None]] = field(default_factory=list)
     # email -> (user id, monotonic expiry): see eq_backend.deps._user_id
     user_ids: dict[str, tuple[int, float]] = field(default_factory=dict)

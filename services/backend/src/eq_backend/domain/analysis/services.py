@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from sqlalchemy import insert, select
 
 from eq_backend.db.engine import Database
@@ -14,6 +13,7 @@ from eq_backend.domain.analysis.llm import evaluate_answer
 from eq_backend.domain.analysis.schemas import PILLARS, AnswerOut, Reasoning, Scores
 from eq_backend.domain.situations.services import situation_not_found
 from eq_backend.errors import TooManyRequests
+from eq_backend.outbound import OutboundHttp
 from eq_backend.redis_state import RedisState
 from eq_backend.settings import Settings
 
@@ -59,7 +59,7 @@ _ANSWER_COLUMNS = (
 
 class AnalysisService:
     def __init__(
-        self, db: Database, redis: RedisState, http: httpx.AsyncClient, settings: Settings
+        self, db: Database, redis: RedisState, http: OutboundHttp, settings: Settings
     ) -> None:
         self.db = db
         self.redis = redis
@@ -86,7 +86,7 @@ class AnalysisService:
                 headers={"Retry-After": str(retry_after)},
             )
         scores, reasoning = await evaluate_answer(
-            self.http, self.settings, situation.context, situation.question, answer_text
+            self.http.client, self.settings, situation.context, situation.question, answer_text
         )
         async with self.db.connect() as conn:
             row = (

@@ -108,8 +108,9 @@ class AuthController(Controller):
             raise Unauthorized("Invalid login", errors=["login state is invalid"]) from None
         if not secrets.compare_digest(str(remembered.get("state", "")), state):
             raise Unauthorized("Invalid login", errors=["state mismatch"])
+        nonce = str(remembered.get("nonce", ""))
         identity = await exchange_code(
-            ctx.http, settings, code, _callback_url(request), str(remembered.get("nonce", ""))
+            ctx.http.client, settings, code, _callback_url(request), nonce
         )
         await user_service.upsert_google_user(
             google_id=identity.sub,
