@@ -14,7 +14,9 @@ What keeps a cached answer from going stale:
 The remaining window is the notification's own delay for changes made elsewhere
 (milliseconds), the same a client would see reading from a streaming replica.
 
-SQLite (the embedded single-process default) never enables the caches.
+SQLite (the embedded single-process default) never enables the caches. LISTEN needs a
+session of its own: behind a pooler in transaction mode (PgBouncer's `pool_mode=transaction`)
+notifications can be lost without an error, so set READ_CACHE=false there.
 """
 
 from __future__ import annotations
