@@ -4,11 +4,14 @@ v2 API is asked directly over httpx (anonymous bearer tokens included)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eq_deploy.errors import DeployError
 from eq_deploy.images import ImageRef, parse_image
 from eq_deploy.settings import is_loopback
+
+if TYPE_CHECKING:
+    import httpx
 
 MANIFEST_TYPES = ", ".join(
     (
@@ -65,21 +68,35 @@ def _plain_http(ref: ImageRef) -> bool:
     return is_loopback(host)
 
 
+def _v2_base(ref: ImageRef) -> str:
+    """The registry API URL of `ref`'s repository (Docker Hub's API host for docker.io)."""
+    scheme = "http" if _plain_http(ref) else "https"
+    host = "registry-1.docker.io" if ref.registry_host == "docker.io" else ref.registry_host
+    return f"{scheme}://{host}/v2/{ref.api_path}"
+
+
+def _v2_request(
+    client: httpx.Client, method: str, url: str, headers: dict[str, str]
+) -> httpx.Response:
+    """One registry API call; on 401, again with an anonymous pull token, which is then
+    kept in `headers` for the calls that follow."""
+    response = client.request(method, url, headers=headers)
+    if response.status_code == 401:
+        token = _anonymous_token(client, response.headers.get("www-authenticate", ""))
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+            response = client.request(method, url, headers=headers)
+    return response
+
+
 def _v2_digest(ref: ImageRef) -> str:
     import httpx
 
-    scheme = "http" if _plain_http(ref) else "https"
-    host = "registry-1.docker.io" if ref.registry_host == "docker.io" else ref.registry_host
-    url = f"{scheme}://{host}/v2/{ref.api_path}/manifests/{ref.tag or 'latest'}"
+    url = f"{_v2_base(ref)}/manifests/{ref.tag or 'latest'}"
     headers = {"Accept": MANIFEST_TYPES}
     try:
         with httpx.Client(timeout=10) as client:
-            response = client.head(url, headers=headers)
-            if response.status_code == 401:
-                token = _anonymous_token(client, response.headers.get("www-authenticate", ""))
-                if token:
-                    headers["Authorization"] = f"Bearer {token}"
-                    response = client.head(url, headers=headers)
+            response = _v2_request(client, "HEAD", url, headers)
             if response.status_code == 404:
                 raise DeployError(
                     f"image {ref} not found in {ref.registry_host} "
@@ -147,19 +164,12 @@ def image_platforms(image: str) -> set[str]:
     import httpx
 
     ref = parse_image(image)
-    scheme = "http" if _plain_http(ref) else "https"
-    host = "registry-1.docker.io" if ref.registry_host == "docker.io" else ref.registry_host
-    base = f"{scheme}://{host}/v2/{ref.api_path}"
+    base = _v2_base(ref)
     headers = {"Accept": MANIFEST_TYPES}
     try:
         with httpx.Client(timeout=10) as client:
-            response = client.get(f"{base}/manifests/{ref.digest or ref.tag}", headers=headers)
-            if response.status_code == 401:
-                token = _anonymous_token(client, response.headers.get("www-authenticate", ""))
-                if not token:
-                    return set()
-                headers["Authorization"] = f"Bearer {token}"
-                response = client.get(f"{base}/manifests/{ref.digest or ref.tag}", headers=headers)
+            manifest = f"{base}/manifests/{ref.digest or ref.tag}"
+            response = _v2_request(client, "GET", manifest, headers)
             if response.status_code != 200:
                 return set()
             body = response.json()
