@@ -19,7 +19,7 @@ def _counting_read(value: str) -> tuple[list[int], object]:
 
 async def test_serves_a_stored_answer_without_reading_again() -> None:
     caches = ReadCaches()
-    cache = caches.add("topics", {"topics"}, max_entries=4)
+    cache = caches.add({"topics"}, max_entries=4)
     caches.set_enabled(True)
     calls, read = _counting_read("answer")
     assert await cache.get_or_read("k", read) == "answer"  # type: ignore[arg-type]
@@ -29,7 +29,7 @@ async def test_serves_a_stored_answer_without_reading_again() -> None:
 
 async def test_stores_nothing_while_disabled() -> None:
     caches = ReadCaches()
-    cache = caches.add("topics", {"topics"}, max_entries=4)
+    cache = caches.add({"topics"}, max_entries=4)
     calls, read = _counting_read("answer")
     for _ in range(3):
         assert await cache.get_or_read("k", read) == "answer"  # type: ignore[arg-type]
@@ -39,7 +39,7 @@ async def test_stores_nothing_while_disabled() -> None:
 
 async def test_a_read_overtaken_by_a_change_is_not_stored() -> None:
     caches = ReadCaches()
-    cache = caches.add("feed", {"situations", "reactions"}, max_entries=4)
+    cache = caches.add({"situations", "reactions"}, max_entries=4)
     caches.set_enabled(True)
     reading, release = asyncio.Event(), asyncio.Event()
 
@@ -58,8 +58,8 @@ async def test_a_read_overtaken_by_a_change_is_not_stored() -> None:
 
 async def test_a_change_drops_only_the_caches_that_read_the_table() -> None:
     caches = ReadCaches()
-    topics = caches.add("topics", {"topics"}, max_entries=4)
-    feed = caches.add("feed", {"situations", "users", "comments", "reactions"}, max_entries=4)
+    topics = caches.add({"topics"}, max_entries=4)
+    feed = caches.add({"situations", "users", "comments", "reactions"}, max_entries=4)
     caches.set_enabled(True)
     _, read = _counting_read("x")
     await topics.get_or_read("all", read)  # type: ignore[arg-type]
@@ -75,7 +75,7 @@ async def test_a_change_drops_only_the_caches_that_read_the_table() -> None:
 
 async def test_disabling_empties_and_the_size_is_bounded() -> None:
     caches = ReadCaches()
-    cache = caches.add("feed", {"situations"}, max_entries=3)
+    cache = caches.add({"situations"}, max_entries=3)
     caches.set_enabled(True)
     _, read = _counting_read("x")
     for key in range(3):

@@ -111,8 +111,6 @@ class AccessLog:
     def __init__(self, json_lines: bool) -> None:
         self.json_lines = json_lines
         self._queued: list[str] = []
-        self._second = -1  # the whole second `_second_text` spells
-        self._second_text = ""
 
     def write(self, method: str, path: str, status: int, seconds: float) -> None:
         if not access_logger.isEnabledFor(logging.INFO):
@@ -122,15 +120,11 @@ class AccessLog:
             fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms}
             access_logger.info("request", extra=fields)
             return
-        now = time.time()
-        if int(now) != self._second:
-            self._second = int(now)
-            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
         # Field for field what JSONFormatter makes of access_logger.info("request", extra=...)
         # (tests/backend compare the two); method and path are client input: JSON-encoded.
         self._queued.append(
-            f'{{"ts":"{self._second_text}.{int(now * 1000) % 1000:03d}Z","level":"INFO",'
-            f'"logger":"eq_backend.access","msg":"request","method":{_json.encode(method).decode()},'
+            f'{{"ts":"{utc_timestamp(time.time())}","level":"INFO","logger":"{access_logger.name}",'
+            f'"msg":"request","method":{_json.encode(method).decode()},'
             f'"path":{_json.encode(path).decode()},"status":{status},"duration_ms":{duration_ms}}}'
         )
         if len(self._queued) == 1:

@@ -42,11 +42,10 @@ T = TypeVar("T")
 class ReadCache(Generic[T]):
     """Answers of one kind of read, keyed by its parameters; depends on `tables`."""
 
-    def __init__(self, name: str, tables: frozenset[str], max_entries: int) -> None:
-        self.name = name
+    def __init__(self, owner: ReadCaches, tables: frozenset[str], max_entries: int) -> None:
+        self._owner = owner
         self.tables = tables
         self.max_entries = max_entries
-        self.enabled = False
         self.generation = 0
         self._entries: dict[Hashable, T] = {}
 
@@ -56,7 +55,7 @@ class ReadCache(Generic[T]):
             return hit
         generation = self.generation
         value = await read()
-        if self.enabled and generation == self.generation:
+        if self._owner.enabled and generation == self.generation:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()  # bounded, without LRU bookkeeping on the hot path
             self._entries[key] = value
@@ -75,17 +74,14 @@ class ReadCaches:
 
     def __init__(self) -> None:
         self._caches: list[ReadCache[object]] = []
+        self.enabled = False
         # The payload of the newest notification (tests send a marker and wait for it).
         self.last_heard: str | None = None
 
-    def add(self, name: str, tables: set[str], max_entries: int) -> ReadCache[T]:
-        cache: ReadCache[T] = ReadCache(name, frozenset(tables), max_entries)
+    def add(self, tables: set[str], max_entries: int) -> ReadCache[T]:
+        cache: ReadCache[T] = ReadCache(self, frozenset(tables), max_entries)
         self._caches.append(cache)  # type: ignore[arg-type]
         return cache
-
-    @property
-    def enabled(self) -> bool:
-        return any(c.enabled for c in self._caches)
 
     def table_changed(self, table: str) -> None:
         self.last_heard = table
@@ -98,9 +94,8 @@ class ReadCaches:
             cache.drop()
 
     def set_enabled(self, enabled: bool) -> None:
-        for cache in self._caches:
-            cache.enabled = enabled
-            cache.drop()
+        self.enabled = enabled
+        self.invalidate_all()
 
 
 async def listen_for_changes(conninfo: str, caches: ReadCaches) -> None:

@@ -95,9 +95,7 @@ class SituationService:
     def __init__(self, db: Database, caches: ReadCaches) -> None:
         self.db = db
         self._feeds: Coalescer[Feed] = Coalescer()
-        self._feed_cache: ReadCache[Feed] = caches.add(
-            "feed", FEED_TABLES, max_entries=FEED_CACHE_ENTRIES
-        )
+        self._feed_cache: ReadCache[Feed] = caches.add(FEED_TABLES, FEED_CACHE_ENTRIES)
 
     async def feed(self, viewer_id: int | None, page: int, limit: int, sort_order: str) -> Feed:
         """From the read cache (eq_backend.readcache); on a miss, concurrent identical calls

@@ -59,11 +59,7 @@ class HealthController(Controller):
     def health(self, request: Request[Any, Any, Any]) -> Envelope[HealthData]:
         """Liveness: cheap, no database. Tells which build is serving. (Requests without an
         Origin header are answered before routing, from the same envelope: eq_backend.edge.)"""
-        cached: Envelope[HealthData] | None = getattr(request.app.state, "health_body", None)
-        if cached is None:
-            cached = health_envelope(app_context(request).settings)
-            request.app.state.health_body = cached
-        return cached
+        return health_envelope(app_context(request).settings)
 
     @get("/db")
     async def database(self, request: Request[Any, Any, Any]) -> Envelope[DatabaseStatus]:

@@ -26,7 +26,7 @@ class TopicService:
     def __init__(self, db: Database, caches: ReadCaches) -> None:
         self.db = db
         self._reads: Coalescer[list[TopicOut]] = Coalescer()
-        self._cache: ReadCache[list[TopicOut]] = caches.add("topics", {"topics"}, max_entries=1)
+        self._cache: ReadCache[list[TopicOut]] = caches.add({"topics"}, max_entries=1)
 
     async def all(self) -> list[TopicOut]:
         """From the read cache (eq_backend.readcache); on a miss, concurrent calls share
