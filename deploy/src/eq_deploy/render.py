@@ -191,7 +191,7 @@ def _image(env: Environment, settings: Settings, tag: str, image: str | None) ->
 
 
 def _sha_from_tag(tag: str) -> str:
-    match = re.fullmatch(r"sha-([0-9a-f]{7,40})", tag)
+    match = re.fullmatch(r"sha-([0-9a-f]{4,40})", tag)
     return match.group(1) if match else ""
 
 
