@@ -240,3 +240,16 @@ def test_history_shows_which_keys_changed(bed: Bed) -> None:
     table = io.StringIO()
     show_history(bed.target(), Reporter(table, tty=False), kube=bed.cluster)  # type: ignore[arg-type]
     assert "~LOG_LEVEL,~SECRET_KEY" in table.getvalue()
+
+
+def test_redeploying_a_build_reuses_its_migration_and_keeps_the_pods(bed: Bed) -> None:
+    bed.deploy(A)
+    generation = bed.cluster.get("Deployment", "eq-backend", NS)["metadata"]["generation"]  # type: ignore[index]
+    bed.deploy(A)
+    assert "already ran for this build" in bed.out.getvalue()
+    assert "(pods unchanged)" in bed.out.getvalue()
+    again = bed.cluster.get("Deployment", "eq-backend", NS)
+    assert again is not None
+    assert again["metadata"]["generation"] == generation
+    newest = bed.history()[0]
+    assert (newest.alembic_before, newest.alembic_head) == ("r2", "r2")  # nothing ran now

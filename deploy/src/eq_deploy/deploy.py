@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 ALEMBIC_ANNOTATION = "eq.deploy/alembic-head"
-ALEMBIC_BEFORE_ANNOTATION = "eq.deploy/alembic-before"
+ALEMBIC_BEFORE_ANNOTATION = "eq.deploy/alembic-before"  # for a person reading the Job
 ALEMBIC_CHAIN_ANNOTATION = "eq.deploy/alembic-chain"
 
 __all__ = [
@@ -282,10 +282,9 @@ def start_migration(run: DeployRun) -> str:
         annotations = live["metadata"].get("annotations") or {}
         head = annotations.get(ALEMBIC_ANNOTATION, "")
         if podspec.job_complete(live) and podspec.image(live) == run.image and head:
+            # Nothing runs now: the database stays at the head that Job reached.
             run.migration = MigrationReport(
-                head,
-                annotations.get(ALEMBIC_BEFORE_ANNOTATION, ""),
-                _chain(annotations.get(ALEMBIC_CHAIN_ANNOTATION, "")),
+                head, head, _chain(annotations.get(ALEMBIC_CHAIN_ANNOTATION, ""))
             )
             run.migrate_skipped = True
             return "already ran for this build"

@@ -213,9 +213,12 @@ def format_changes(entries: list[Entry], old_ref: str, new_ref: str) -> str:
         return head + " not recorded for " + ("both" if old.settings == new.settings else "one")
     changes = settings_changes(old, new)
     lines = [f"  {c} (REDACTED)" for c in changes] or ["  no setting changed"]
-    if old.config_map != new.config_map or old.secret != new.secret:
-        lines.append(f"  ConfigMap {old.config_map} → {new.config_map}")
-        lines.append(f"  Secret {old.secret} → {new.secret}")
+    for kind, before, after in (
+        ("ConfigMap", old.config_map, new.config_map),
+        ("Secret", old.secret, new.secret),
+    ):
+        if before != after:
+            lines.append(f"  {kind} {before} → {after}")
     return "\n".join([head, *lines])
 
 
