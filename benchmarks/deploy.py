@@ -32,7 +32,7 @@ JSON_OUT = ROOT / "docs" / "benchmarks" / "deploy.json"
 MARKDOWN = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:deploy:begin -->", "<!-- bench:deploy:end -->"
 STEP = re.compile(r"^\[\d+/\d+\] (\S+)\s+(ok|FAILED)\s+([\d.]+)s(?: \(waited ([\d.]+)s\))?")
-KUBE_WAITS = {"migrate", "rollout", "schema"}
+KUBE_WAITS = {"migrate", "rollout", "schema", "downgrade", "rollback"}
 
 
 def run_inv(args: list[str], env: dict[str, str]) -> tuple[float, dict[str, float], str]:

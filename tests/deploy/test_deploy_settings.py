@@ -157,13 +157,14 @@ def test_cors_origins_are_normalized_to_a_json_list(raw: str, normalized: str) -
     assert normalize_cors_origins(raw) == normalized
 
 
-@pytest.mark.parametrize("tag", ["sha-abc1234", "sha-" + "f" * 40])
+@pytest.mark.parametrize("tag", ["sha-abc1234", "sha-abc123", "sha-abcd", "sha-" + "f" * 40])
 def test_sha_tags_are_accepted(tag: str) -> None:
     assert check_tag(tag) == tag
 
 
 @pytest.mark.parametrize(
-    "tag", ["latest", "sha-abc123", "sha-ABC1234", "sha-" + "f" * 41, "v1.2.3", ""]
+    "tag",
+    ["latest", "main", "sha-abc", "sha-ABC1234", "sha-abcg", "sha-" + "f" * 41, "v1.2.3", ""],
 )
 def test_other_tags_need_allow_tag(tag: str) -> None:
     with pytest.raises(UsageError, match="--allow-tag"):

@@ -181,7 +181,7 @@ def test_bad_tag_is_one_line_and_exit_2() -> None:
     result = inv("deploy", "--tag", "latest")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: --tag 'latest' is not sha-<7 to 40 hex digits> "
+        "error: --tag 'latest' is not sha-<4 to 40 hex digits> "
         "(deploy commits, not moving tags; --allow-tag overrides)"
     ]
 
@@ -254,3 +254,10 @@ def test_plain_status_lines_ignore_a_running_counter() -> None:
         "  job x: 1 pod(s) running (0s)",
         "  job x: 0 pod(s) running (5s)",
     ]
+
+
+def test_short_git_abbreviation_passes_the_tag_check() -> None:
+    """The users' own example: `git rev-parse --short` may print 6 hex digits."""
+    result = inv("render", "--tag", "sha-abc123")
+    assert result.returncode == 0, result.stderr
+    assert "value: abc123" in result.stdout  # DEPLOY_SHA on the pods

@@ -74,12 +74,14 @@ def good_set() -> list[Obj]:
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": _meta("cfg"),
+            "immutable": True,
             "data": {"LOG_LEVEL": "INFO"},
         },
         {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": _meta("sec"),
+            "immutable": True,
             "data": {"SECRET_KEY": "eA=="},
         },
         {
@@ -211,6 +213,14 @@ def _secret_env_literal(objects: list[Obj]) -> None:
     api_container(objects)["env"].append({"name": "OPENAI_API_KEY", "value": "sk-123"})
 
 
+def _mutable_configmap(objects: list[Obj]) -> None:
+    del find(objects, "ConfigMap")["immutable"]
+
+
+def _mutable_secret(objects: list[Obj]) -> None:
+    find(objects, "Secret")["immutable"] = False
+
+
 def _missing_label(objects: list[Obj]) -> None:
     del find(objects, "Service")["metadata"]["labels"]["app.kubernetes.io/part-of"]
 
@@ -294,6 +304,8 @@ CASES: list[tuple[str, Breaker, str, str, str]] = [
     ("secret_data", _database_url_in_configmap, "ConfigMap/cfg", "data.DATABASE_URL", "Secret"),
     ("secret_data", _password_url_in_configmap, "ConfigMap/cfg", "data.UPSTREAM", "password"),
     ("secret_data", _secret_env_literal, "Deployment/api", f"{API}.env[1].value", "Secret"),
+    ("immutable_settings", _mutable_configmap, "ConfigMap/cfg", "immutable", "must be true"),
+    ("immutable_settings", _mutable_secret, "Secret/sec", "immutable", "content-addressed"),
     (
         "labels",
         _missing_label,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from eq_deploy import podspec
 from eq_deploy.errors import UsageError
 from eq_deploy.render import (
     APPLY_ORDER,
@@ -15,6 +17,7 @@ from eq_deploy.render import (
     migrate_job_name,
     redact,
     render_manifests,
+    settings_fingerprints,
     to_yaml,
 )
 from eq_deploy.settings import sample_values
@@ -148,21 +151,49 @@ def test_secrets_never_reach_the_configmap() -> None:
     )
 
 
-def test_changed_setting_changes_pod_template_checksum() -> None:
-    def checksum(**extra: str) -> str:
-        deployment = next(
-            o
-            for o in render_manifests("local", TAG, values=values(**extra))
-            if o["kind"] == "Deployment"
-        )
-        result: str = deployment["spec"]["template"]["metadata"]["annotations"][
-            "eq.deploy/config-checksum"
-        ]
-        return result
+def names(**extra: str) -> tuple[str, str, tuple[str, str], tuple[str, str]]:
+    """(ConfigMap name, Secret name, Deployment's envFrom refs, Job's envFrom refs)."""
+    objects = {o["kind"]: o for o in render_manifests("local", TAG, values=values(**extra))}
+    return (
+        objects["ConfigMap"]["metadata"]["name"],
+        objects["Secret"]["metadata"]["name"],
+        podspec.settings_refs(objects["Deployment"]),
+        podspec.settings_refs(objects["Job"]),
+    )
 
-    assert checksum() == checksum()
-    assert checksum() != checksum(LOG_LEVEL="DEBUG")
-    assert checksum() != checksum(SECRET_KEY="another-secret-key-0123456789")
+
+def test_settings_objects_are_content_addressed_and_immutable() -> None:
+    config, secret, deployment_refs, job_refs = names()
+    assert re.fullmatch(r"eq-backend-config-[0-9a-f]{10}", config)
+    assert re.fullmatch(r"eq-backend-secrets-[0-9a-f]{10}", secret)
+    assert deployment_refs == job_refs == (config, secret)
+    assert names() == names()  # deterministic
+    debug = names(LOG_LEVEL="DEBUG")
+    assert (debug[0] != config, debug[1] == secret) == (True, True)
+    rotated = names(SECRET_KEY="another-secret-key-0123456789")
+    assert (rotated[0] == config, rotated[1] != secret) == (True, True)
+    for obj in render_manifests("local", TAG):
+        if obj["kind"] in ("ConfigMap", "Secret"):
+            assert obj["immutable"] is True
+            assert obj["metadata"]["labels"]["eq.deploy/settings"]
+
+
+def test_fingerprints_name_every_key_and_hold_no_value() -> None:
+    secret_value = "postgresql://eq:hunter2-very-secret@db.internal:5432/eq"
+    objects = render_manifests(
+        "local", TAG, values=values(DATABASE_URL=secret_value), redact_secrets=False
+    )
+    salt = b"0" * 32
+    prints = settings_fingerprints(objects, salt)
+    assert {"DATABASE_URL", "SECRET_KEY", "LOG_LEVEL", "CORS_ORIGINS"} <= set(prints)
+    assert all(re.fullmatch(r"[0-9a-f]{12}", v) for v in prints.values())
+    assert "hunter2" not in repr(prints)
+    other = render_manifests("local", TAG, values=values(LOG_LEVEL="DEBUG"), redact_secrets=False)
+    changed = {k for k, v in settings_fingerprints(other, salt).items() if prints.get(k) != v}
+    assert changed == {"LOG_LEVEL", "DATABASE_URL"}
+    assert settings_fingerprints(objects, b"1" * 32) != prints  # keyed: no guessing table
+    with pytest.raises(ValueError, match="unredacted"):
+        settings_fingerprints(render_manifests("local", TAG), salt)
 
 
 def test_hardened_pod_security() -> None:

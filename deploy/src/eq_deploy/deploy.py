@@ -1,56 +1,72 @@
-"""The deploy tool's commands as library functions: deploy, rollback, diff, status, history,
-smoke. Each builds named steps and hands them to the runner; nothing here prints directly
-except through the reporter."""
+"""`inv deploy` (and its dry run, `inv diff`) as a plan: a typed run object that carries what
+earlier steps learned, and an explicit list of steps the runner counts and reports.
+
+    preflight → namespace → lock → config → migrate → rollout → smoke → record
+
+A release is image digest + settings + schema: `config` applies the content-addressed
+ConfigMap and Secret, `migrate` records the Alembic revisions before and after, and a failed
+rollout goes back to the previous Deployment (its settings objects untouched) only when every
+revision it migrated over is an expand; otherwise it stops and says so (exit 3).
+"""
 
 from __future__ import annotations
 
-import copy
-import difflib
 import json
-import re
-import secrets
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from eq_deploy import history as hist
-from eq_deploy.environments import Environment, load_environment
-from eq_deploy.errors import DeployError
+from eq_deploy import podspec
+from eq_deploy.errors import DeployError, NeedsHuman
 from eq_deploy.pipeline import Runner, Status, Step
 from eq_deploy.progress import Reporter
-from eq_deploy.render import (
-    CHECKSUM_ANNOTATION,
-    DEPLOYMENT_NAME,
-    TAG_ANNOTATION,
-    default_image,
-    load_manifest,
-    redact,
-    render_manifests,
+from eq_deploy.releases import (
+    MigrationReport,
+    SchemaVerdict,
+    collect_garbage,
+    fingerprint_salt,
+    merged_chain,
+    parse_migration_log,
+    referenced_settings,
+    schema_verdict,
 )
-from eq_deploy.settings import Settings, check_settings, check_tag, load_settings
+from eq_deploy.render import DEPLOYMENT_NAME, render_manifests, settings_fingerprints
+from eq_deploy.session import (
+    Outcome,
+    Session,
+    SmokeResult,
+    Target,
+    apply_note,
+    record,
+    release_of,
+    resolve_image,
+    smoke_deployment,
+    tag_of,
+    wait_gone,
+    wait_rollout,
+)
+from eq_deploy.settings import check_tag
 
-if TYPE_CHECKING:  # the kubernetes client stays out of imports until a command needs it
+if TYPE_CHECKING:
     from eq_deploy.kube import Kube
+    from eq_deploy.lock import DeployLock
 
 Obj = dict[str, Any]
-ALEMBIC_HEAD = re.compile(r"alembic head:\s*(\S+)")
 ALEMBIC_ANNOTATION = "eq.deploy/alembic-head"
-DB_CHECK_UNKNOWN_EXIT = 3
+ALEMBIC_BEFORE_ANNOTATION = "eq.deploy/alembic-before"  # for a person reading the Job
+ALEMBIC_CHAIN_ANNOTATION = "eq.deploy/alembic-chain"
 
-
-@dataclass
-class Target:
-    """Where: environment, kube context, namespace, settings file."""
-
-    environment: str = "local"
-    context: str | None = None
-    namespace: str | None = None
-    env_file: Path | None = None
+__all__ = [
+    "DEPLOYMENT_NAME",
+    "DeployOptions",
+    "DeployRun",
+    "Outcome",
+    "Target",
+    "deploy",
+    "diff",
+    "keep_runtime_if_unchanged",
+]
 
 
 @dataclass
@@ -67,767 +83,364 @@ class DeployOptions:
 
 
 @dataclass
-class Outcome:
-    """What a command did, for the summary line, history and benchmarks."""
+class DeployRun:
+    """What one deploy has learned so far; each step reads and fills it."""
 
+    opts: DeployOptions
+    session: Session
+    runner: Runner
     tag: str
-    image: str
-    digest: str
-    seconds: float
-    waited: dict[str, float]
-    url: str = ""
-    changed: bool = True
-    alembic_head: str = ""
-    note: str = ""
-
-
-class Session:
-    """Settings, environment values and a cluster connection for one command."""
-
-    def __init__(self, target: Target, reporter: Reporter, *, check_required: bool = True) -> None:
-        self.target = target
-        self.reporter = reporter
-        self.env: Environment = load_environment(target.environment)
-        settings = load_settings(target.env_file)
-        if target.namespace:
-            settings = Settings(
-                {**settings.values, "K8S_NAMESPACE": target.namespace}, settings.source
-            )
-        self.settings = check_settings(settings, self.env.required if check_required else ())
-        self.namespace = self.settings.get("K8S_NAMESPACE") or self.env.namespace
-        self.context = target.context or self.settings.get("KUBE_CONTEXT") or None
-        self._kube: Kube | None = None
+    image: str = ""
+    digest: str = ""
+    objects: list[Obj] = field(default_factory=list)
+    previous: Obj | None = None  # the Deployment that served before this deploy
+    history: list[hist.Entry] = field(default_factory=list)
+    unchanged: bool = False  # same image and settings as what serves: no new rollout
+    migration: MigrationReport | None = None
+    migrate_skipped: bool = False
+    rollout_started: bool = False
+    smoke: SmokeResult = field(default_factory=SmokeResult)
+    lock: DeployLock | None = None
+    entry: hist.Entry | None = None  # created once the lock is held
+    changes: list[str] = field(default_factory=list)  # dry run
 
     @property
     def kube(self) -> Kube:
-        if self._kube is None:
-            from eq_deploy.kube import Kube
+        return self.session.kube
 
-            self._kube = Kube(self.context)
-        return self._kube
+    @property
+    def namespace(self) -> str:
+        return self.session.namespace
 
-    def connect(self) -> str:
-        """Reach the cluster; one line naming the context when it cannot be reached."""
-        return self.kube.version()
-
-    def where(self) -> str:
-        kube = self.kube
-        return (
-            f"context {kube.context} ({kube.server}) · namespace {self.namespace} "
-            f"· env {self.env.name}"
-        )
-
-    def values(self, runtime: Mapping[str, str]) -> dict[str, str]:
-        return {**self.settings.values, **runtime}
+    def obj(self, kind: str) -> Obj:
+        return next(o for o in self.objects if o["kind"] == kind)
 
 
-# --- deploy -------------------------------------------------------------------------------------
-def resolve_image(session: Session, tag: str) -> tuple[str, str]:
-    """(digest-pinned reference, digest) of `tag`, checking the image exists where the
-    cluster gets it from."""
-    from eq_deploy.images import parse_image
-    from eq_deploy.registry import image_on_nodes, missing_platforms, resolve
-
-    ref = default_image(session.env.name, tag, session.settings.values)
-    if session.env.image_source == "nodes":
-        present, digest = image_on_nodes(session.kube.items("Node"), ref)
-        if not present:
-            raise DeployError(
-                f"image {ref} is not on every node (load it, e.g. kind load docker-image)"
-            )
-        return (str(parse_image(ref).pinned(digest)) if digest else ref), digest
-    digest, platforms = resolve(ref)
-    pinned = str(parse_image(ref).pinned(digest))
-    # The manual process met ImagePullBackOff on arm64 nodes with an amd64-only image.
-    missing = missing_platforms(session.kube.items("Node"), platforms)
-    if missing:
-        node, platform = next(iter(missing.items()))
-        raise DeployError(
-            f"image {ref} is built for {', '.join(sorted(platforms))} but node {node} is "
-            f"{platform} (inv build --platform linux/amd64,linux/arm64)"
-        )
-    return pinned, digest
-
-
-def keep_runtime_if_unchanged(objects: list[Obj], live: Obj | None) -> bool:
-    """When the live Deployment already runs the same image with the same settings, keep its
-    DEPLOYED_AT/DEPLOY_BY so re-deploying the same tag changes nothing (no new rollout).
-    Returns True when the pod template is unchanged."""
-    if live is None:
-        return False
-    deployment = next(o for o in objects if o["kind"] == "Deployment")
-    new_tpl, live_tpl = deployment["spec"]["template"], live["spec"]["template"]
-    new_c, live_c = new_tpl["spec"]["containers"][0], live_tpl["spec"]["containers"][0]
-    same = new_c["image"] == live_c.get("image") and (
-        (new_tpl["metadata"].get("annotations") or {}).get(CHECKSUM_ANNOTATION)
-        == (live_tpl["metadata"].get("annotations") or {}).get(CHECKSUM_ANNOTATION)
-    )
-    if not same:
-        return False
-    live_env = {e["name"]: e.get("value", "") for e in live_c.get("env") or []}
-    for item in new_c["env"]:
-        if item["name"] in ("DEPLOYED_AT", "DEPLOY_BY") and item["name"] in live_env:
-            item["value"] = live_env[item["name"]]
-    return True
-
-
-def deploy(opts: DeployOptions, reporter: Reporter) -> Outcome:
-    """Preflight, then namespace → lock → config → migrate → rollout → smoke → record."""
-    from eq_deploy.lock import DeployLock, force_unlock, who
-
+def deploy(opts: DeployOptions, reporter: Reporter, *, kube: Kube | None = None) -> Outcome:
+    """Run the deploy plan (or the dry-run plan); raise DeployError on failure, after the
+    automatic rollback and the history record."""
     tag = check_tag(opts.tag, allow_tag=opts.allow_tag)
-    session = Session(opts.target, reporter)
-    total = 3 if opts.dry_run else 7 + int(opts.smoke)
-    runner = Runner(reporter, total)
-    state: dict[str, Any] = {}
-
-    def preflight() -> str:
-        version = session.connect()
-        reporter.line(session.where() + f" · kubernetes {version}")
-        image, digest = resolve_image(session, tag)
-        runtime = {
-            "DEPLOYED_AT": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "DEPLOY_BY": who(),
-        }
-        objects = render_manifests(
-            session.env.name, tag, image=image, values=session.values(runtime), redact_secrets=False
-        )
-        live = session.kube.get("Deployment", DEPLOYMENT_NAME, session.namespace)
-        state.update(
-            image=image,
-            digest=digest,
-            objects=objects,
-            live=live,
-            unchanged=keep_runtime_if_unchanged(objects, live),
-        )
-        return f"image {image}"
-
-    runner.run(Step("preflight", preflight))
-    objects: list[Obj] = state["objects"]
-    image: str = state["image"]
-    digest: str = state["digest"]
-    by_kind = {o["kind"]: o for o in objects}
-
+    run = DeployRun(opts, Session(opts.target, reporter, kube=kube), Runner(reporter), tag)
     if opts.dry_run:
-        changes: list[str] = []
-        runner.run(Step("dry-run", lambda: _dry_run_note(session, objects, changes)))
-        runner.run(Step("diff", lambda: _print_diff(reporter, changes)))
+        run.runner.run_all(dry_run_steps(run))
         return Outcome(
             tag,
-            image,
-            digest,
-            runner.elapsed,
+            run.image,
+            run.digest,
+            run.runner.elapsed,
             {},
-            changed=any(not c.startswith("=") for c in changes),
+            changed=any(not c.startswith("=") for c in run.changes),
             note="dry run: nothing changed",
         )
-
-    runner.run(Step("namespace", lambda: _apply_note(session, [by_kind["Namespace"]])))
-    lock = DeployLock(session.kube, session.namespace, f"deploy {tag}")
-
-    def take_lock() -> str:
-        note = ""
-        if opts.force_unlock:
-            holder = force_unlock(session.kube, session.namespace)
-            note = f"removed lock of {holder}; " if holder else ""
-        lock.acquire()
-        if lock.took_over:
-            note += f"took over stale lock of {lock.took_over}; "
-        return note + f"held by {lock.holder}"
-
-    runner.run(Step("lock", take_lock))
-    started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    entry = hist.Entry(
-        revision=0,
-        action="deploy",
-        tag=tag,
-        image=image,
-        digest=digest,
-        git_sha=_deploy_sha(by_kind["Deployment"]),
-        at=started_at,
-        by=who(),
-        result=hist.FAILED,
-        environment=session.env.name,
-    )
     try:
-        runner.run(
-            Step("config", lambda: _apply_note(session, [by_kind["ConfigMap"], by_kind["Secret"]]))
-        )
-        migrate = _migrate_step(session, by_kind["Job"], opts.timeout, state)
-        try:
-            runner.run(migrate)
-        except DeployError as exc:
-            entry.reason = f"migration: {exc.message}"
-            _record(session, entry, runner)
-            raise
-        entry.alembic_head = state.get("alembic_head", "")
-        rest = [o for o in objects if o["kind"] not in {"Namespace", "ConfigMap", "Secret", "Job"}]
-        entry.deployment = hist.pack_deployment(by_kind["Deployment"])
-        url = ""
-        try:
-            runner.run(
-                Step(
-                    "rollout",
-                    lambda: _apply_note(session, rest),
-                    lambda status: _wait_rollout(
-                        session, opts.timeout, status, unchanged=state["unchanged"]
-                    ),
-                )
-            )
-            if opts.smoke:
-                runner.run(
-                    Step(
-                        "smoke",
-                        lambda: None,
-                        lambda status: _smoke_note(
-                            session, opts, image, by_kind["Deployment"], status, state
-                        ),
-                    )
-                )
-                url = state.get("url", "")
-        except DeployError as exc:
-            entry.reason = exc.message
-            previous = state["live"]
-            if opts.rollback_on_failure and previous is not None and not state["unchanged"]:
-                try:
-                    _auto_rollback(session, runner, previous, opts.timeout)
-                except DeployError as rollback_exc:
-                    entry.reason += f"; rollback to {_tag_of(previous)} failed too"
-                    exc.message += (
-                        f" (rollback to {_tag_of(previous)} failed too: {rollback_exc.message})"
-                    )
-                else:
-                    entry.reason += f"; rolled back to {_tag_of(previous)}"
-                    exc.message = f"{exc.message} (rolled back to {_tag_of(previous)})"
-            elif previous is None:
-                exc.message += " (no previous Deployment to roll back to)"
-            _record(session, entry, runner)
-            raise
-        entry.result = hist.SUCCEEDED
-        entry.duration_seconds = round(runner.elapsed, 2)
-        runner.run(Step("record", lambda: _record(session, entry, runner)))
+        run.runner.run_all(deploy_steps(run))
+    except DeployError as exc:
+        after_failure(run, exc)
+        raise
     finally:
-        lock.release()
+        if run.lock is not None:
+            run.lock.release()
     outcome = Outcome(
         tag,
-        image,
-        digest,
-        runner.elapsed,
-        {
-            "migrate": runner.waited("migrate"),
-            "rollout": runner.waited("rollout"),
-            "smoke": runner.waited("smoke"),
-        },
-        url=url,
-        changed=not state["unchanged"],
-        alembic_head=entry.alembic_head,
+        run.image,
+        run.digest,
+        run.runner.elapsed,
+        {name: run.runner.waited(name) for name in ("migrate", "rollout", "smoke")},
+        url=run.smoke.url,
+        changed=not run.unchanged,
+        alembic_head=run.migration.head if run.migration else "",
     )
     reporter.line(
-        f"deployed {tag} ({digest or 'no digest'}) to {session.namespace} in {outcome.seconds:.1f}s"
-        + (f" → {url}" if url else "")
+        f"deployed {tag} ({run.digest or 'no digest'}) to {run.namespace} in "
+        f"{outcome.seconds:.1f}s"
+        + (f" → {outcome.url}" if outcome.url else "")
         + ("" if outcome.changed else " (pods unchanged)")
     )
     return outcome
 
 
-def _deploy_sha(deployment: Obj) -> str:
-    for item in deployment["spec"]["template"]["spec"]["containers"][0].get("env") or []:
-        if item["name"] == "DEPLOY_SHA":
-            return str(item.get("value", ""))
-    return ""
-
-
-def _tag_of(deployment: Obj) -> str:
-    annotations = deployment["metadata"].get("annotations") or {}
-    return str(
-        annotations.get(TAG_ANNOTATION)
-        or deployment["spec"]["template"]["spec"]["containers"][0].get("image")
+def diff(
+    tag: str,
+    target: Target,
+    reporter: Reporter,
+    *,
+    allow_tag: bool = False,
+    kube: Kube | None = None,
+) -> bool:
+    """Print what `deploy --tag` would change; True when something would."""
+    outcome = deploy(
+        DeployOptions(tag=tag, target=target, dry_run=True, allow_tag=allow_tag),
+        reporter,
+        kube=kube,
     )
+    return outcome.changed
 
 
-def _apply_note(session: Session, objects: list[Obj]) -> str:
-    names = []
-    for obj in objects:
-        session.kube.apply(obj)
-        names.append(f"{obj['kind']}/{obj['metadata']['name']}")
-    return ", ".join(names)
+# --- the plans ------------------------------------------------------------------------------------
+def deploy_steps(run: DeployRun) -> list[Step]:
+    steps = [
+        Step("preflight", lambda: preflight(run)),
+        Step("namespace", lambda: apply_note(run.session, [run.obj("Namespace")])),
+        Step("lock", lambda: take_lock(run)),
+        Step("config", lambda: apply_settings(run)),
+        Step("migrate", lambda: start_migration(run), lambda status: finish_migration(run, status)),
+        Step("rollout", lambda: start_rollout(run), lambda status: finish_rollout(run, status)),
+    ]
+    if run.opts.smoke:
+        steps.append(Step("smoke", lambda: None, lambda status: smoke(run, status)))
+    steps.append(Step("record", lambda: record_success(run)))
+    return steps
 
 
-def _record(session: Session, entry: hist.Entry, runner: Runner) -> str:
-    entry.duration_seconds = round(runner.elapsed, 2)
-    try:
-        hist.record(session.kube, session.namespace, entry)
-    except DeployError as exc:
-        session.reporter.line(f"warning: history not recorded: {exc.message}")
-        return "not recorded"
-    return f"revision {entry.revision}: {entry.tag} {entry.result}"
+def dry_run_steps(run: DeployRun) -> list[Step]:
+    from eq_deploy.inspect import diff_objects
+
+    def dry_run() -> str:
+        run.changes = diff_objects(run.session, run.objects)
+        changed = sum(1 for c in run.changes if not c.startswith("="))
+        return f"{changed} of {len(run.objects)} object(s) would change"
+
+    def show() -> str:
+        for change in run.changes:
+            run.session.reporter.detail(change, indent="  ")
+        return ""
+
+    return [Step("preflight", lambda: preflight(run)), Step("dry-run", dry_run), Step("diff", show)]
 
 
-def _migrate_step(session: Session, job: Obj, timeout: float, state: dict[str, Any]) -> Step:
+# --- the steps ------------------------------------------------------------------------------------
+def preflight(run: DeployRun) -> str:
+    """Reach the cluster, resolve the image's digest, render. Changes nothing."""
+    from eq_deploy.lock import who
+
+    session = run.session
+    session.reporter.line(session.where() + f" · kubernetes {session.connect()}")
+    run.image, run.digest = resolve_image(session, run.tag)
+    runtime = {"DEPLOYED_AT": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "DEPLOY_BY": who()}
+    run.objects = render_manifests(
+        session.env.name,
+        run.tag,
+        image=run.image,
+        values=session.values(runtime),
+        redact_secrets=False,
+    )
+    run.unchanged = keep_runtime_if_unchanged(run.objects, session.live_deployment())
+    return f"image {run.image}"
+
+
+def take_lock(run: DeployRun) -> str:
+    """Take the Lease, then read what serves and the history under it."""
+    from eq_deploy.lock import DeployLock, force_unlock, who
+
+    note = ""
+    if run.opts.force_unlock:
+        holder = force_unlock(run.kube, run.namespace)
+        note = f"removed lock of {holder}; " if holder else ""
+    lock = DeployLock(run.kube, run.namespace, f"deploy {run.tag}")
+    lock.acquire()
+    run.lock = lock
+    if lock.took_over:
+        note += f"took over stale lock of {lock.took_over}; "
+    run.previous = run.session.live_deployment()
+    run.history = run.session.history()
+    run.unchanged = keep_runtime_if_unchanged(run.objects, run.previous)
+    run.entry = hist.Entry(
+        revision=0,
+        action="deploy",
+        tag=run.tag,
+        image=run.image,
+        digest=run.digest,
+        git_sha=podspec.env_literals(run.obj("Deployment")).get("DEPLOY_SHA", ""),
+        at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        by=who(),
+        result=hist.FAILED,
+        environment=run.session.env.name,
+    )
+    return note + f"held by {lock.holder}"
+
+
+def apply_settings(run: DeployRun) -> str:
+    """The release's ConfigMap and Secret (content-addressed, immutable: applying one that
+    exists changes nothing), and their per-key fingerprints for history."""
+    assert run.entry is not None
+    config, secret = run.obj("ConfigMap"), run.obj("Secret")
+    run.entry.config_map = config["metadata"]["name"]
+    run.entry.secret = secret["metadata"]["name"]
+    run.entry.settings = settings_fingerprints(
+        [config, secret], fingerprint_salt(run.kube, run.namespace)
+    )
+    return apply_note(run.session, [config, secret])
+
+
+def start_migration(run: DeployRun) -> str:
+    """The tag's migration Job: reuse a completed run of this build, else (re)create it."""
+    kube, ns, job = run.kube, run.namespace, run.obj("Job")
+    name = job["metadata"]["name"]
+    job["spec"]["activeDeadlineSeconds"] = int(run.opts.timeout)
+    live = kube.get("Job", name, ns)
+    if live is not None:
+        annotations = live["metadata"].get("annotations") or {}
+        head = annotations.get(ALEMBIC_ANNOTATION, "")
+        if podspec.job_complete(live) and podspec.image(live) == run.image and head:
+            # Nothing runs now: the database stays at the head that Job reached.
+            run.migration = MigrationReport(
+                head, head, _chain(annotations.get(ALEMBIC_CHAIN_ANNOTATION, ""))
+            )
+            run.migrate_skipped = True
+            return "already ran for this build"
+        # A failed or different run of this tag: its template is immutable, so replace it.
+        kube.delete("Job", name, ns, propagation="Foreground")
+        wait_gone(kube, "Job", name, ns, timeout=60)
+    kube.apply(job)
+    return f"Job/{name}"
+
+
+def finish_migration(run: DeployRun, status: Status) -> str:
     from eq_deploy.waits import job_logs, wait_for_job
 
-    kube, ns, name = session.kube, session.namespace, job["metadata"]["name"]
-    image = job["spec"]["template"]["spec"]["containers"][0]["image"]
-
-    def apply() -> str:
-        job["spec"]["activeDeadlineSeconds"] = int(timeout)
-        live = kube.get("Job", name, ns)
-        if live is not None:
-            live_image = live["spec"]["template"]["spec"]["containers"][0]["image"]
-            done = any(
-                c.get("type") == "Complete" and c.get("status") == "True"
-                for c in (live.get("status") or {}).get("conditions") or []
-            )
-            head = (live["metadata"].get("annotations") or {}).get(ALEMBIC_ANNOTATION, "")
-            if done and live_image == image and head:
-                state["alembic_head"] = head
-                state["migrate_skipped"] = True
-                return "already ran for this build"
-            # A failed or different run of this tag: its template is immutable, so replace it.
-            kube.delete("Job", name, ns, propagation="Foreground")
-            _wait_gone(kube, "Job", name, ns, timeout=60)
-        kube.apply(job)
-        return f"Job/{name}"
-
-    def wait(status: Status) -> str:
-        if state.get("migrate_skipped"):
-            return f"alembic head {state['alembic_head']} (already ran for this build)"
-        wait_for_job(kube, ns, name, timeout, status)
+    assert run.entry is not None
+    kube, ns, name = run.kube, run.namespace, run.obj("Job")["metadata"]["name"]
+    if not run.migrate_skipped:
+        wait_for_job(kube, ns, name, run.opts.timeout, status)
         logs = job_logs(kube, ns, name)
-        heads = ALEMBIC_HEAD.findall(logs)
-        if not heads:
+        report = parse_migration_log(logs)
+        if report is None:
             raise DeployError(
                 f"migration Job {name} completed without reporting 'alembic head: <rev>'; "
                 "the Deployment was not touched",
                 detail="migration log:\n" + (logs.strip() or "(empty)"),
             )
-        state["alembic_head"] = heads[-1]
-        kube.request(
-            "PATCH",
-            _path("Job", name, ns),
-            body={"metadata": {"annotations": {ALEMBIC_ANNOTATION: heads[-1]}}},
-            content_type="application/merge-patch+json",
-        )
+        run.migration = report
+        annotations = {
+            ALEMBIC_ANNOTATION: report.head,
+            ALEMBIC_BEFORE_ANNOTATION: report.before,
+            ALEMBIC_CHAIN_ANNOTATION: json.dumps(report.chain or {}, separators=(",", ":")),
+        }
+        kube.annotate("Job", name, ns, annotations)
         for line in logs.strip().splitlines()[-5:]:
-            session.reporter.line(f"    migrate | {line}")
-        return f"alembic head {heads[-1]}"
-
-    return Step("migrate", apply, wait)
-
-
-def _path(kind: str, name: str, ns: str) -> str:
-    from eq_deploy.kube import path_for
-
-    return path_for(kind, name, ns)
-
-
-def _wait_gone(kube: Kube, kind: str, name: str, ns: str, timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while kube.get(kind, name, ns) is not None:
-        if time.monotonic() > end:
-            raise DeployError(f"{kind} {name} still exists {timeout:.0f}s after deleting it")
-        time.sleep(0.5)
+            if not line.startswith("alembic chain:"):
+                run.session.reporter.line(f"    migrate | {line}")
+    assert run.migration is not None
+    run.entry.alembic_head = run.migration.head
+    run.entry.alembic_before = run.migration.before
+    run.entry.schema = dict(run.migration.chain or {})
+    if run.migrate_skipped:
+        return f"alembic head {run.migration.head} (already ran for this build)"
+    return f"alembic head {run.migration.head}"
 
 
-def _wait_rollout(session: Session, timeout: float, status: Status, *, unchanged: bool) -> str:
-    from eq_deploy.waits import wait_for_rollout
-
-    t0 = time.monotonic()
-    deployment = wait_for_rollout(session.kube, session.namespace, DEPLOYMENT_NAME, timeout, status)
-    ready = (deployment.get("status") or {}).get("availableReplicas", 0)
-    if unchanged:
-        return f"pods unchanged ({ready} available)"
-    return f"Deployments stabilized in {time.monotonic() - t0:.2f}s ({ready} available)"
+def start_rollout(run: DeployRun) -> str:
+    assert run.entry is not None
+    run.entry.deployment = hist.pack_deployment(run.obj("Deployment"))
+    run.rollout_started = True
+    rest = [o for o in run.objects if o["kind"] not in {"Namespace", "ConfigMap", "Secret", "Job"}]
+    return apply_note(run.session, rest)
 
 
-def _smoke_note(
-    session: Session,
-    opts: DeployOptions,
-    image: str,
-    deployment: Obj,
-    status: Status,
-    state: dict[str, Any],
-) -> str:
-    from eq_deploy.access import service_url
-    from eq_deploy.smoke import smoke
-
-    with service_url(
-        session.kube, session.namespace, explicit=opts.smoke_url, env_url=session.env.smoke_url
-    ) as url:
-        state["url"] = url
-        return smoke(
-            url,
-            expect_sha=_deploy_sha(deployment),
-            expect_image=image,
-            deadline=min(opts.timeout, 90),
-            status=status,
-        )
+def finish_rollout(run: DeployRun, status: Status) -> str:
+    return wait_rollout(run.session, run.opts.timeout, status, unchanged=run.unchanged)
 
 
-def _auto_rollback(session: Session, runner: Runner, previous: Obj, timeout: float) -> None:
-    from eq_deploy.kube import strip_server_fields
-
-    body = strip_server_fields(previous)
-    runner.total += 1
-    runner.run(
-        Step(
-            "rollback",
-            lambda: _apply_note(session, [body]) + f" back to {_tag_of(previous)}",
-            lambda status: _wait_rollout(session, timeout, status, unchanged=False),
-        )
+def smoke(run: DeployRun, status: Status) -> str:
+    return smoke_deployment(
+        run.session,
+        run.obj("Deployment"),
+        status,
+        explicit_url=run.opts.smoke_url,
+        deadline=run.opts.timeout,
+        into=run.smoke,
     )
 
 
-# --- dry run and diff ---------------------------------------------------------------------------
-def _dry_run_note(session: Session, objects: list[Obj], changes: list[str]) -> str:
-    changes.extend(diff_objects(session, objects))
-    changed = sum(1 for c in changes if not c.startswith("="))
-    return f"{changed} of {len(objects)} object(s) would change"
+def record_success(run: DeployRun) -> str:
+    assert run.entry is not None
+    run.entry.result = hist.SUCCEEDED
+    note = record(run.session, run.entry, run.runner)
+    return note + collect_settings_garbage(run.session, run.obj("Deployment"))
 
 
-def _print_diff(reporter: Reporter, changes: list[str]) -> str:
-    for change in changes:
-        reporter.detail(change, indent="  ")
-    return ""
-
-
-def diff_objects(session: Session, objects: list[Obj]) -> list[str]:
-    """One block per object: `+ Kind/name` (new, shown whole), `~ Kind/name` with a unified
-    diff of live → server-side dry-run, or `= Kind/name` unchanged. Secrets redacted."""
-    kube = session.kube
-    namespace_exists = kube.get("Namespace", session.namespace) is not None
-    out: list[str] = []
-    for obj in objects:
-        kind, name = obj["kind"], obj["metadata"]["name"]
-        label = f"{kind}/{name}"
-        live = (
-            kube.get(kind, name, obj["metadata"].get("namespace"))
-            if (namespace_exists or kind == "Namespace")
-            else None
-        )
-        if live is None:
-            shown = yaml.safe_dump(redact(obj), sort_keys=False)
-            out.append(
-                f"+ {label} (new)\n" + "\n".join("+   " + line for line in shown.splitlines())
-            )
-            continue
-        if kind == "Job":
-            out.append(_job_change(label, obj, live))
-            continue
-        from eq_deploy.kube import strip_server_fields
-
-        dry = kube.apply(obj, dry_run=True)
-        before, after = (
-            _comparable(strip_server_fields(live)),
-            _comparable(strip_server_fields(dry)),
-        )
-        if before == after:
-            out.append(f"= {label}")
-            continue
-        if kind == "Secret":
-            before, after = _redacted_pair(before, after)
-        diff = difflib.unified_diff(
-            yaml.safe_dump(before, sort_keys=True).splitlines(),
-            yaml.safe_dump(after, sort_keys=True).splitlines(),
-            "live",
-            "deploy",
-            lineterm="",
-            n=2,
-        )
-        out.append(f"~ {label}\n" + "\n".join("    " + line for line in list(diff)[2:]))
-    return out
-
-
-def _job_change(label: str, job: Obj, live: Obj) -> str:
-    image = job["spec"]["template"]["spec"]["containers"][0]["image"]
-    live_image = live["spec"]["template"]["spec"]["containers"][0]["image"]
-    complete = any(
-        c.get("type") == "Complete" and c.get("status") == "True"
-        for c in (live.get("status") or {}).get("conditions") or []
-    )
-    if complete and image == live_image:
-        return f"= {label} (completed for this build; not run again)"
-    why = "another image" if image != live_image else "it did not complete"
-    return f"~ {label} (would be deleted and run again: {why})"
-
-
-def _comparable(obj: Obj) -> Obj:
-    obj = copy.deepcopy(obj)
-    obj.get("metadata", {}).pop("namespace", None) if obj.get("kind") == "Namespace" else None
-    return obj
-
-
-def _redacted_pair(before: Obj, after: Obj) -> tuple[Obj, Obj]:
-    b, a = dict(before.get("data") or {}), dict(after.get("data") or {})
-    before = {**before, "data": {k: "REDACTED" for k in b}}
-    after = {
-        **after,
-        "data": {k: ("REDACTED" if b.get(k) == v else "REDACTED (changed)") for k, v in a.items()},
-    }
-    return before, after
-
-
-def diff(tag: str, target: Target, reporter: Reporter, *, allow_tag: bool = False) -> bool:
-    """Print what `deploy --tag` would change; True when something would."""
-    outcome = deploy(
-        DeployOptions(tag=tag, target=target, dry_run=True, allow_tag=allow_tag), reporter
-    )
-    return outcome.changed
-
-
-# --- rollback -----------------------------------------------------------------------------------
-@dataclass
-class RollbackOptions:
-    to: str | None = None
-    target: Target = field(default_factory=Target)
-    timeout: float = 300
-    force: bool = False
-    smoke: bool = True
-    smoke_url: str = ""
-    force_unlock: bool = False
-
-
-def rollback(opts: RollbackOptions, reporter: Reporter) -> Outcome:
-    """Re-apply a prior successful deploy's Deployment (not its migration), after checking the
-    live schema is one the target build knows; smoke; record."""
-    from eq_deploy.lock import DeployLock, force_unlock, who
-
-    session = Session(opts.target, reporter, check_required=False)
-    runner = Runner(reporter, 5 + int(opts.smoke))
-    state: dict[str, Any] = {}
-
-    def preflight() -> str:
-        reporter.line(session.where() + f" · kubernetes {session.connect()}")
-        entries = hist.read_history(session.kube, session.namespace)
-        live = session.kube.get("Deployment", DEPLOYMENT_NAME, session.namespace)
-        current = live["spec"]["template"]["spec"]["containers"][0]["image"] if live else ""
-        target = hist.rollback_target(entries, current, opts.to)
-        state.update(entry=target, live=live, current=current)
-        return f"target {target.tag} (revision {target.revision}, {target.image})"
-
-    runner.run(Step("preflight", preflight))
-    target: hist.Entry = state["entry"]
-    lock = DeployLock(session.kube, session.namespace, f"rollback to {target.tag}")
-
-    def take_lock() -> str:
-        if opts.force_unlock:
-            force_unlock(session.kube, session.namespace)
-        lock.acquire()
-        return f"held by {lock.holder}"
-
-    runner.run(Step("lock", take_lock))
-    entry = hist.Entry(
-        revision=0,
-        action="rollback",
-        tag=target.tag,
-        image=target.image,
-        digest=target.digest,
-        git_sha=target.git_sha,
-        at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        by=who(),
-        result=hist.FAILED,
-        alembic_head=target.alembic_head,
-        environment=session.env.name,
-        deployment=target.deployment,
-    )
-    url = ""
+def collect_settings_garbage(session: Session, live: Obj) -> str:
+    """Delete the settings objects no retained history entry (nor `live`) refers to."""
     try:
-        runner.run(
-            Step(
-                "schema", lambda: None, lambda status: _schema_check(session, target, opts, status)
-            )
-        )
-        deployment = target.deployment_object()
-        assert deployment is not None
-        deployment["metadata"]["namespace"] = session.namespace
-        try:
-            runner.run(
-                Step(
-                    "rollout",
-                    lambda: _apply_note(session, [deployment]) + f" {target.tag}",
-                    lambda status: _wait_rollout(session, opts.timeout, status, unchanged=False),
-                )
-            )
-            if opts.smoke:
-                smoke_opts = DeployOptions(
-                    tag=target.tag,
-                    target=opts.target,
-                    timeout=opts.timeout,
-                    smoke_url=opts.smoke_url,
-                )
-                runner.run(
-                    Step(
-                        "smoke",
-                        lambda: None,
-                        lambda status: _smoke_note(
-                            session, smoke_opts, target.image, deployment, status, state
-                        ),
-                    )
-                )
-                url = state.get("url", "")
-        except DeployError as exc:
-            entry.reason = exc.message
-            _record(session, entry, runner)
-            raise
-        entry.result = hist.SUCCEEDED
-        runner.run(Step("record", lambda: _record(session, entry, runner)))
-    finally:
-        lock.release()
-    reporter.line(
-        f"rolled back to {target.tag} ({target.digest or target.image}) in {runner.elapsed:.1f}s"
-        + (f" → {url}" if url else "")
-    )
-    return Outcome(
-        target.tag,
-        target.image,
-        target.digest,
-        runner.elapsed,
-        {
-            "schema": runner.waited("schema"),
-            "rollout": runner.waited("rollout"),
-            "smoke": runner.waited("smoke"),
-        },
-        url=url,
-        alembic_head=target.alembic_head,
-    )
-
-
-def _schema_check(
-    session: Session, target: hist.Entry, opts: RollbackOptions, status: Status
-) -> str:
-    """Run `python -m eq_backend db-check` with the TARGET image as a short Job: exit 0 when
-    the database's Alembic revision is one that build knows, 3 when it is not."""
-    from eq_deploy.waits import job_logs, job_pod
-
-    kube, ns = session.kube, session.namespace
-    job = load_manifest("Job")
-    name = f"eq-backend-dbcheck-{secrets.token_hex(3)}"
-    job["metadata"].update(name=name, namespace=ns)
-    job["metadata"]["labels"]["app.kubernetes.io/component"] = "db-check"
-    job["spec"]["ttlSecondsAfterFinished"] = 600
-    job["spec"]["activeDeadlineSeconds"] = 120
-    container = job["spec"]["template"]["spec"]["containers"][0]
-    container.update(
-        name="db-check", image=target.image, args=["python", "-m", "eq_backend", "db-check"]
-    )
-    job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] = "db-check"
-    kube.apply(job)
-    end = time.monotonic() + 120
-    exit_code: int | None = None
-    try:
-        while exit_code is None:
-            pod = job_pod(kube, ns, name)
-            for cs in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
-                term = (cs.get("state") or {}).get("terminated")
-                if term:
-                    exit_code = int(term.get("exitCode", 1))
-                waiting = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
-                if waiting in {"ImagePullBackOff", "ErrImagePull", "InvalidImageName"}:
-                    raise DeployError(
-                        f"schema check: image {target.image} cannot be pulled ({waiting})"
-                    )
-            if exit_code is None:
-                if time.monotonic() > end:
-                    raise DeployError(f"schema check Job {name} did not finish in 120s")
-                status(f"db-check with {target.tag}")
-                time.sleep(0.5)
-        logs = job_logs(kube, ns, name).strip()
-    finally:
-        kube.delete("Job", name, ns, propagation="Background")
-    last = logs.splitlines()[-1] if logs else ""
-    if exit_code == 0:
-        return f"database schema known to {target.tag}" + (f" ({last})" if last else "")
-    if exit_code == DB_CHECK_UNKNOWN_EXIT:
-        if opts.force:
-            session.reporter.line(
-                f"warning: live schema is unknown to {target.tag}; going on (--force)"
-            )
-            return "schema unknown to target, forced"
-        raise DeployError(
-            f"the database's schema is newer than {target.tag} knows "
-            f"({last or 'db-check exit 3'}); "
-            "rolling back the code would run it against an unknown schema (--force overrides)"
-        )
-    raise DeployError(
-        f"schema check with {target.tag} failed (exit {exit_code}): {last}", detail=logs
-    )
-
-
-# --- read-only commands -------------------------------------------------------------------------
-def show_history(target: Target, reporter: Reporter, *, as_json: bool = False) -> list[hist.Entry]:
-    session = Session(target, reporter, check_required=False)
-    entries = hist.read_history(session.kube, session.namespace)
-    if as_json:
-        reporter.line(json.dumps([e.summary() for e in entries], indent=2))
-    else:
-        reporter.line(f"history of {session.namespace} ({session.kube.context}):")
-        reporter.line(hist.format_history(entries))
-    return entries
-
-
-def show_status(target: Target, reporter: Reporter) -> dict[str, Any]:
-    from eq_deploy.lock import LOCK_NAME, lease_expiry
-    from eq_deploy.waits import fatal_container_state, rollout_state
-
-    session = Session(target, reporter, check_required=False)
-    kube, ns = session.kube, session.namespace
-    reporter.line(session.where() + f" · kubernetes {session.connect()}")
-    deployment = kube.get("Deployment", DEPLOYMENT_NAME, ns)
-    if deployment is None:
-        reporter.line(f"Deployment {DEPLOYMENT_NAME}: not deployed in {ns}")
-        return {"deployed": False}
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e.get("value", "") for e in container.get("env") or []}
-    try:
-        done, text = rollout_state(deployment)
+        keep = referenced_settings(session.history(), live)
+        deleted = collect_garbage(session.kube, session.namespace, keep)
     except DeployError as exc:
-        done, text = False, exc.message
-    reporter.line(
-        f"Deployment {DEPLOYMENT_NAME}: {_tag_of(deployment)} · "
-        f"{'ready' if done else 'NOT ready'}: {text}"
-    )
-    reporter.line(f"  image {container['image']}")
-    reporter.line(
-        f"  deployed {env.get('DEPLOYED_AT', '?')} by {env.get('DEPLOY_BY', '?')} "
-        f"(sha {env.get('DEPLOY_SHA', '?')})"
-    )
-    selector = ",".join(
-        f"{k}={v}" for k, v in deployment["spec"]["selector"]["matchLabels"].items()
-    )
-    for pod in kube.items("Pod", ns, labels=selector):
-        statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
-        restarts = sum(cs.get("restartCount", 0) for cs in statuses)
-        problem = fatal_container_state(pod) or ""
-        reporter.line(
-            f"  pod {pod['metadata']['name']}: {pod['status'].get('phase')} "
-            f"restarts {restarts} {problem}".rstrip()
-        )
-    entries = hist.read_history(kube, ns)
-    if entries:
-        e = entries[0]
-        reporter.line(
-            f"last deploy: revision {e.revision} {e.action} {e.tag} {e.result} at {e.at} by {e.by}"
-            + (f" ({e.reason})" if e.reason else "")
-        )
-    lease = kube.get("Lease", LOCK_NAME, ns)
-    if lease is not None:
-        expiry = lease_expiry(lease)
-        reporter.line(f"lock: held by {lease['spec'].get('holderIdentity')} until {expiry}")
-    return {"deployed": True, "ready": done, "image": container["image"]}
+        session.reporter.line(f"warning: old settings objects not collected: {exc.message}")
+        return ""
+    return f"; collected {len(deleted)} unused settings object(s)" if deleted else ""
 
 
-def run_smoke(target: Target, reporter: Reporter, *, url: str = "", deadline: float = 60) -> str:
-    from eq_deploy.access import service_url
-    from eq_deploy.smoke import smoke
+# --- failure --------------------------------------------------------------------------------------
+def after_failure(run: DeployRun, exc: DeployError) -> None:
+    """Once the lock was taken, a failure is recorded; once the rollout started, it is rolled
+    back to the previous Deployment when the schema allows (else NeedsHuman is raised)."""
+    entry = run.entry
+    if entry is None:  # preflight or lock: nothing was changed, nothing to record
+        return
+    entry.reason = f"migration: {exc.message}" if run.runner.current == "migrate" else exc.message
+    blocked: NeedsHuman | None = None
+    if run.rollout_started and run.opts.rollback_on_failure and not run.unchanged:
+        previous = run.previous
+        if previous is None:
+            exc.message += " (no previous Deployment to roll back to)"
+        else:
+            blocked = _auto_rollback(run, previous, exc)
+    record(run.session, entry, run.runner)
+    if blocked is not None:
+        raise blocked from None
 
-    session = Session(target, reporter, check_required=False)
-    deployment = (
-        session.kube.get("Deployment", DEPLOYMENT_NAME, session.namespace) if not url else None
-    )
-    expect = _deploy_sha(deployment) if deployment else ""
-    with service_url(
-        session.kube, session.namespace, explicit=url, env_url=session.env.smoke_url
-    ) as base:
-        note = smoke(base, expect_sha=expect, deadline=deadline, status=reporter.status)
-    reporter.line(f"smoke ok: {note}")
-    return note
+
+def _auto_rollback(run: DeployRun, previous: Obj, exc: DeployError) -> NeedsHuman | None:
+    from eq_deploy.rollback import restore_deployment_step
+
+    assert run.entry is not None
+    tag = tag_of(previous)
+    verdict = auto_rollback_verdict(run, previous)
+    if not verdict.ok:
+        why = verdict.explain(tag)
+        run.entry.reason += f"; automatic rollback to {tag} stopped: {why}"
+        return NeedsHuman(f"{exc.message}; automatic rollback to {tag} stopped: {why}")
+    try:
+        run.runner.run_all([restore_deployment_step(run.session, previous, run.opts.timeout)])
+    except DeployError as rollback_exc:
+        run.entry.reason += f"; rollback to {tag} failed too"
+        exc.message += f" (rollback to {tag} failed too: {rollback_exc.message})"
+    else:
+        run.entry.reason += f"; rolled back to {tag}"
+        exc.message = f"{exc.message} (rolled back to {tag})"
+    return None
+
+
+def auto_rollback_verdict(run: DeployRun, previous: Obj) -> SchemaVerdict:
+    """May the previous Deployment's code run on the schema this deploy migrated to?"""
+    report = run.migration
+    if report is None:
+        return SchemaVerdict("", "", ())
+    live = hist.live_entry(run.history, release_of(previous))
+    target = (live.alembic_head if live is not None else "") or report.before
+    chains = [report.chain or {}, *(e.schema for e in run.history)]
+    return schema_verdict(report.head, target, merged_chain(chains))
+
+
+# --- helpers --------------------------------------------------------------------------------------
+def keep_runtime_if_unchanged(objects: list[Obj], live: Obj | None) -> bool:
+    """When the live Deployment already runs the same image with the same settings objects,
+    keep its DEPLOYED_AT/DEPLOY_BY so re-deploying the same tag changes nothing (no new
+    rollout). Returns True when the pod template is unchanged."""
+    if live is None:
+        return False
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    if release_of(deployment) != release_of(live):
+        return False
+    live_env = podspec.env_literals(live)
+    for item in podspec.main_container(deployment)["env"]:
+        if item["name"] in ("DEPLOYED_AT", "DEPLOY_BY") and item["name"] in live_env:
+            item["value"] = live_env[item["name"]]
+    return True
+
+
+def _chain(text: str) -> dict[str, list[str]] | None:
+    if not text:
+        return None
+    report = parse_migration_log(f"alembic head: x\nalembic chain: {text}")
+    return report.chain if report else None

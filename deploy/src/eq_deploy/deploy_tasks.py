@@ -1,5 +1,6 @@
-"""The deploy tool's invoke tasks. They only parse flags and call eq_deploy.deploy; a
-DeployError becomes one `error: ...` line and exit status 1 (2 for bad input)."""
+"""The deploy tool's invoke tasks. They only parse flags and call the library (eq_deploy.deploy,
+.rollback, .inspect); a DeployError becomes one `error: ...` line and exit status 1 (2 for bad
+input, 3 when a failed deploy could not be rolled back automatically: a person must decide)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def reports_errors(func: F) -> F:
 
 
 def _target(env: str, context: str | None, namespace: str | None, env_file: str | None) -> Any:
-    from eq_deploy.deploy import Target
+    from eq_deploy.session import Target
 
     return Target(
         environment=env,
@@ -224,10 +225,12 @@ def deploy(
         "to": "tag to roll back to [the previous successful deploy]",
         **WHERE_HELP,
         "timeout": "seconds to wait for the rollout [300]",
-        "force": "roll back even when the live schema is unknown to the target build",
+        "force": "roll back even over a contract migration or an unknown schema (not advised)",
         "smoke": "run the smoke checks (--no-smoke skips them)",
         "smoke_url": "base URL for smoke checks",
         "force_unlock": "remove another deploy's lock first",
+        "keep_settings": "restore the code only; keep the settings that serve now",
+        "downgrade": "first run alembic downgrade to the target's head (with the newer image)",
     }
 )
 @reports_errors
@@ -243,10 +246,13 @@ def rollback(
     smoke: bool = True,
     smoke_url: str = "",
     force_unlock: bool = False,
+    keep_settings: bool = False,
+    downgrade: bool = False,
 ) -> None:
-    """Roll back to a prior successful deploy (its Deployment, not its migration)."""
-    from eq_deploy.deploy import RollbackOptions
-    from eq_deploy.deploy import rollback as run_rollback
+    """Roll back to a prior successful release: its code and its settings, when the schema
+    allows (every migration since is an expand; else --downgrade)."""
+    from eq_deploy.rollback import RollbackOptions
+    from eq_deploy.rollback import rollback as run_rollback
 
     run_rollback(
         RollbackOptions(
@@ -257,12 +263,20 @@ def rollback(
             smoke=smoke,
             smoke_url=smoke_url,
             force_unlock=force_unlock,
+            keep_settings=keep_settings,
+            downgrade=downgrade,
         ),
         _reporter(),
     )
 
 
-@task(help={**WHERE_HELP, "json": "print JSON"})
+@task(
+    help={
+        **WHERE_HELP,
+        "json": "print JSON",
+        "changes": "OLD..NEW (revisions or tags): which settings keys differ, values redacted",
+    }
+)
 @reports_errors
 def history(
     c: Context,
@@ -271,11 +285,15 @@ def history(
     namespace: str = "",
     env_file: str = "",
     json: bool = False,
+    changes: str = "",
 ) -> None:
-    """Show the deploys recorded in the cluster (newest first, last 10)."""
-    from eq_deploy.deploy import show_history
+    """Show the releases recorded in the cluster (newest first; the last 10 successful and
+    the last 10 others)."""
+    from eq_deploy.inspect import show_history
 
-    show_history(_target(env, context, namespace, env_file), _reporter(), as_json=json)
+    show_history(
+        _target(env, context, namespace, env_file), _reporter(), as_json=json, changes=changes
+    )
 
 
 @task(help=dict(WHERE_HELP))
@@ -284,7 +302,7 @@ def status(
     c: Context, env: str = "local", context: str = "", namespace: str = "", env_file: str = ""
 ) -> None:
     """Show what is deployed: tag, image, readiness, pods, last deploy, lock."""
-    from eq_deploy.deploy import show_status
+    from eq_deploy.inspect import show_status
 
     show_status(_target(env, context, namespace, env_file), _reporter())
 
@@ -330,6 +348,6 @@ def smoke(
     deadline: int = 60,
 ) -> None:
     """Check /health (deployed sha), /health/db and /api/v1/topics/ of the running API."""
-    from eq_deploy.deploy import run_smoke
+    from eq_deploy.inspect import run_smoke
 
     run_smoke(_target(env, context, namespace, env_file), _reporter(), url=url, deadline=deadline)

@@ -21,3 +21,10 @@ class UsageError(DeployError):
     """Bad input: a flag, a tag, a `.env` value. Nothing was attempted."""
 
     exit_code = 2
+
+
+class NeedsHuman(DeployError):
+    """A failure the tool stopped short of repairing: an automatic rollback the schema rule
+    forbids (a contract migration ran). What serves is the failed release; a person decides."""
+
+    exit_code = 3

@@ -207,6 +207,16 @@ class Kube:
         )
         return result
 
+    def annotate(self, kind: str, name: str, namespace: str | None, annotations: Obj) -> Obj:
+        """Merge `annotations` into a live object's metadata (a JSON merge patch)."""
+        result: Obj = self.request(
+            "PATCH",
+            path_for(kind, name, namespace),
+            body={"metadata": {"annotations": annotations}},
+            content_type="application/merge-patch+json",
+        )
+        return result
+
     def delete(
         self,
         kind: str,

@@ -1,10 +1,11 @@
 """Named steps, each with `apply` and `wait`, run by one runner that owns progress output,
-timing and failure reporting."""
+timing and failure reporting. A command is a plan: a list of steps handed to `run_all`,
+which counts them; nobody keeps a step total by hand."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from eq_deploy.errors import DeployError
@@ -37,13 +38,24 @@ class StepTiming:
 @dataclass
 class Runner:
     reporter: Reporter
-    total: int
+    total: int = 0
     timings: list[StepTiming] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    current: str = ""  # the step running (or that failed), for failure handling
+
+    def run_all(self, steps: Sequence[Step]) -> None:
+        """Run `steps` in order, stopping at the first failure (re-raised). The total shown
+        is what ran so far plus these: a plan decided after a failure (say, a rollback)
+        replaces the steps that will no longer run."""
+        self.total = len(self.timings) + len(steps)
+        for step in steps:
+            self.run(step)
 
     def run(self, step: Step) -> StepTiming:
         """Run one step; on failure report it (with its detail lines) and re-raise."""
         index = len(self.timings) + 1
+        self.total = max(self.total, index)
+        self.current = step.name
         t0 = time.monotonic()
         apply_s = wait_s = 0.0
         note: str | None = ""

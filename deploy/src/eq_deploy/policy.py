@@ -8,7 +8,7 @@ and runs the rules; `python -m eq_deploy.policy` is what `nox -s manifests` runs
 
 The rules (one function each, so a test can break each alone):
 probes, resources, non_root, read_only_root, privileges, image_tag, image_digest,
-secret_data, labels, selectors.
+secret_data, immutable_settings, labels, selectors.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eq_deploy import podspec
+
 Obj = Mapping[str, Any]
 
 # Kubernetes versions the manifests must validate against: the local cluster (1.34, see
@@ -30,7 +32,7 @@ KUBERNETES_VERSIONS = ("1.33.0", "1.34.0", "1.35.0")
 SAMPLE_TAG = "sha-0123456789abcdef0123456789abcdef01234567"
 SAMPLE_DIGEST = "sha256:" + "0123456789abcdef" * 4
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
+WORKLOAD_KINDS = podspec.WORKLOAD_KINDS
 REQUIRED_LABELS = ("app.kubernetes.io/part-of", "app.kubernetes.io/managed-by")
 NAME_LABEL = "app.kubernetes.io/name"
 DIGEST_RE = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -68,10 +70,8 @@ Rule = Callable[[Obj], Iterator[tuple[str, str]]]  # yields (field.path, message
 
 def _pod_spec(obj: Obj) -> tuple[str, Obj] | None:
     """The pod spec of a workload and its field path, or None for other kinds."""
-    if obj.get("kind") not in WORKLOAD_KINDS:
-        return None
-    spec = ((obj.get("spec") or {}).get("template") or {}).get("spec")
-    return ("spec.template.spec", spec) if isinstance(spec, Mapping) else None
+    spec = podspec.pod_spec(obj)
+    return ("spec.template.spec", spec) if spec is not None else None
 
 
 def _containers(obj: Obj) -> Iterator[tuple[str, Obj]]:
@@ -203,6 +203,13 @@ def secret_data(obj: Obj) -> Iterator[tuple[str, str]]:
                 yield f"{path}.env[{i}].value", problem
 
 
+def immutable_settings(obj: Obj) -> Iterator[tuple[str, str]]:
+    """ConfigMaps and Secrets are `immutable: true`: a release's settings are never edited
+    in place (a change is a new, content-addressed object), so a rollback restores them."""
+    if obj.get("kind") in ("ConfigMap", "Secret") and obj.get("immutable") is not True:
+        yield "immutable", "must be true (settings objects are content-addressed per release)"
+
+
 def labels(obj: Obj) -> Iterator[tuple[str, str]]:
     """Every object carries the app.kubernetes.io labels; pod templates carry the name."""
     own = _labels(obj)
@@ -248,6 +255,7 @@ RULES: dict[str, Rule] = {
     "image_tag": image_tag,
     "image_digest": image_digest,
     "secret_data": secret_data,
+    "immutable_settings": immutable_settings,
     "labels": labels,
     "selectors": selectors,
 }

@@ -4,6 +4,10 @@ Pure and deterministic: it reads deploy/manifests/*.yaml and deploy/environments
 edits the parsed objects (never text), and returns them in apply order. Secrets are filled
 only in memory; with `redact_secrets` (the default) their values are replaced by REDACTED
 and the Secret is marked so the kube facade refuses to apply it.
+
+The ConfigMap and Secret are content-addressed (`eq-backend-config-<hash>`, `immutable:
+true`): a release's settings are never edited in place, so rolling back the Deployment also
+brings back the settings it ran with.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Mapping
@@ -21,19 +26,21 @@ import yaml
 from eq_deploy.environments import MANIFESTS_DIR, Environment, load_environment
 from eq_deploy.errors import UsageError
 from eq_deploy.images import image_for, parse_image
+from eq_deploy.podspec import containers, set_settings_refs
 from eq_deploy.settings import ANY_TAG_PATTERN, Settings, check_settings, known, sample_values
 
 Obj = dict[str, Any]
 
 APP = "eq-backend"
-CONFIGMAP_NAME = "eq-backend-config"
-SECRET_NAME = "eq-backend-secrets"  # noqa: S105 - a name, not a value
+CONFIGMAP_PREFIX = "eq-backend-config-"
+SECRET_PREFIX = "eq-backend-secrets-"  # noqa: S105 - a name, not a value
+# Marks the content-addressed settings objects, so the ones no release refers to can be found.
+SETTINGS_LABEL = "eq.deploy/settings"
 DEPLOYMENT_NAME = "eq-backend"
 SERVICE_NAME = "eq-backend"
 MIGRATE_JOB_PREFIX = "eq-backend-migrate-"
 ANNOTATION_PREFIX = "eq.deploy/"
 REDACTED_ANNOTATION = ANNOTATION_PREFIX + "redacted"
-CHECKSUM_ANNOTATION = ANNOTATION_PREFIX + "config-checksum"
 TAG_ANNOTATION = ANNOTATION_PREFIX + "tag"
 REDACTED = "REDACTED"  # valid base64, so a redacted render still lints as a Secret
 RUNTIME_KEYS = ("DEPLOYED_AT", "DEPLOY_SHA", "DEPLOY_IMAGE", "DEPLOY_BY")
@@ -89,7 +96,8 @@ def render_manifests(
     namespace = settings.get("K8S_NAMESPACE") or env.namespace
     config = settings.config_data(env.config)
     secret = settings.secret_data()
-    checksum = config_checksum(config, secret)
+    config_name = CONFIGMAP_PREFIX + content_hash(config)
+    secret_name = SECRET_PREFIX + content_hash(secret)
     runtime = {
         "DEPLOYED_AT": raw_values.get("DEPLOYED_AT", ""),
         "DEPLOY_SHA": raw_values.get("DEPLOY_SHA") or _sha_from_tag(tag),
@@ -112,13 +120,17 @@ def render_manifests(
         else:
             obj["metadata"]["namespace"] = namespace
         if kind == "ConfigMap":
+            obj["metadata"]["name"] = config_name
             obj["data"] = config
         elif kind == "Secret":
+            obj["metadata"]["name"] = secret_name
             _fill_secret(obj, secret, redact=redact_secrets)
         elif kind == "Job":
             _fill_job(obj, env, tag, ref)
+            set_settings_refs(obj, config_name, secret_name)
         elif kind == "Deployment":
-            _fill_deployment(obj, env, tag, ref, runtime, checksum)
+            _fill_deployment(obj, env, tag, ref, runtime)
+            set_settings_refs(obj, config_name, secret_name)
         elif kind == "Service":
             _fill_service(obj, env)
         elif kind == "HorizontalPodAutoscaler":
@@ -151,11 +163,32 @@ def migrate_job_name(tag: str) -> str:
     return _name_with(MIGRATE_JOB_PREFIX, tag)
 
 
-def config_checksum(config: Mapping[str, str], secret: Mapping[str, str]) -> str:
-    """A short digest of the settings the pods read, so a changed setting rolls the pods.
-    It covers SECRET_KEY too, so guessing a weak secret from it is out of reach."""
-    blob = json.dumps({"config": dict(config), "secret": dict(secret)}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def content_hash(data: Mapping[str, str]) -> str:
+    """10 hex digits naming a settings object by its content: a changed setting is a new
+    object (and a new pod template, so the pods roll). For the Secret it covers SECRET_KEY
+    too, which keeps the name from being an oracle for a weak value."""
+    blob = json.dumps(dict(data), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def settings_fingerprints(objects: list[Obj], salt: bytes) -> dict[str, str]:
+    """{key: fingerprint} of every setting in the rendered (unredacted) ConfigMap and Secret:
+    an HMAC keyed with a per-namespace salt (kept in a Secret), so history shows which keys
+    changed between releases without holding values or hashes one could guess them from."""
+    out: dict[str, str] = {}
+    for obj in objects:
+        if obj["kind"] == "ConfigMap":
+            values = dict(obj.get("data") or {})
+        elif obj["kind"] == "Secret":
+            if (obj["metadata"].get("annotations") or {}).get(REDACTED_ANNOTATION):
+                raise ValueError("fingerprints need the unredacted Secret")
+            values = {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
+        else:
+            continue
+        for key, value in values.items():
+            digest = hmac.new(salt, f"{key}={value}".encode(), hashlib.sha256).hexdigest()
+            out[key] = digest[:12]
+    return dict(sorted(out.items()))
 
 
 def to_yaml(objects: list[Obj]) -> str:
@@ -191,7 +224,7 @@ def _image(env: Environment, settings: Settings, tag: str, image: str | None) ->
 
 
 def _sha_from_tag(tag: str) -> str:
-    match = re.fullmatch(r"sha-([0-9a-f]{7,40})", tag)
+    match = re.fullmatch(r"sha-([0-9a-f]{4,40})", tag)
     return match.group(1) if match else ""
 
 
@@ -217,21 +250,16 @@ def _fill_secret(obj: Obj, secret: Mapping[str, str], *, redact: bool) -> None:
         obj["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in sorted(secret.items())}
 
 
-def _containers(pod_spec: Obj) -> list[Obj]:
-    containers: list[Obj] = pod_spec["containers"]
-    return containers
-
-
 def _fill_job(obj: Obj, env: Environment, tag: str, ref: str) -> None:
     obj["metadata"]["name"] = migrate_job_name(tag)
     obj["metadata"]["labels"]["app.kubernetes.io/version"] = _label_value(tag)
     obj["metadata"].setdefault("annotations", {})[TAG_ANNOTATION] = tag
-    for container in _containers(obj["spec"]["template"]["spec"]):
+    for container in containers(obj):
         container["image"] = ref
 
 
 def _fill_deployment(
-    obj: Obj, env: Environment, tag: str, ref: str, runtime: Mapping[str, str], checksum: str
+    obj: Obj, env: Environment, tag: str, ref: str, runtime: Mapping[str, str]
 ) -> None:
     meta = obj["metadata"]
     meta["labels"]["app.kubernetes.io/version"] = _label_value(tag)
@@ -245,8 +273,7 @@ def _fill_deployment(
     spec["progressDeadlineSeconds"] = env.progress_deadline_seconds
     template = spec["template"]
     template["metadata"]["labels"]["app.kubernetes.io/version"] = _label_value(tag)
-    template["metadata"].setdefault("annotations", {})[CHECKSUM_ANNOTATION] = checksum
-    for container in _containers(template["spec"]):
+    for container in containers(obj):
         container["image"] = ref
         container["resources"] = copy.deepcopy(env.resources)
         container["env"] = [{"name": k, "value": runtime[k]} for k in RUNTIME_KEYS]
@@ -274,11 +301,7 @@ def _fill_ingress(obj: Obj, env: Environment, host: str) -> None:
 def _check_images(objects: list[Obj], ref: str) -> None:
     """Every container runs exactly `ref`: no manifest placeholder can reach a pod."""
     for obj in objects:
-        spec = obj.get("spec", {})
-        pod = spec.get("template", {}).get("spec")
-        if not pod:
-            continue
-        for container in _containers(pod):
+        for container in containers(obj):
             if container.get("image") != ref:
                 name = obj["metadata"]["name"]
                 raise UsageError(

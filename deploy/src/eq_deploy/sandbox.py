@@ -1,17 +1,21 @@
 """Throwaway services and images for exercising deploys on a local cluster (e2e tests and the
 deploy benchmark): a PostgreSQL and a Redis listening where pods reach the host, and images
 derived from a built one straight through the registry's v2 API (a new config blob, the same
-layers), so a crashing build or a failing migration costs no image build."""
+layers, plus optionally one small layer of extra files such as a migration script), so a
+crashing build, a failing migration or a new schema revision costs no image build."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import os
 import secrets
 import shutil
 import socket
 import subprocess
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -226,9 +230,11 @@ def derive_image(
     *,
     entrypoint: list[str] | None = None,
     label: str = "",
+    files: dict[str, str] | None = None,
 ) -> str:
     """Push `repository:new_tag` = `source_tag` with another entrypoint and/or label (a new
-    image config, the same layers) to a plain-HTTP registry; return its digest."""
+    image config, the same layers) and, with `files` ({absolute path: text}), one more layer
+    holding those files, to a plain-HTTP registry; return its digest."""
     import httpx
 
     base = f"http://{registry}/v2/{repository}"
@@ -242,19 +248,24 @@ def derive_image(
             settings["Entrypoint"] = entrypoint
         if label:
             settings.setdefault("Labels", {})["org.eq.e2e"] = label
+        if files:
+            tar, compressed = _layer(files)
+            layer_digest = _upload(client, registry, base, compressed)
+            oci = "oci" in media_type
+            manifest["layers"].append(
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip"
+                    if oci
+                    else "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "digest": layer_digest,
+                    "size": len(compressed),
+                }
+            )
+            image_config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+            image_config["rootfs"]["diff_ids"].append("sha256:" + hashlib.sha256(tar).hexdigest())
+            image_config.setdefault("history", []).append({"created_by": "eq e2e: extra files"})
         blob = json.dumps(image_config, separators=(",", ":")).encode()
-        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
-        upload = client.post(f"{base}/blobs/uploads/")
-        upload.raise_for_status()
-        location = upload.headers["location"]
-        if location.startswith("/"):
-            location = f"http://{registry}{location}"
-        sep = "&" if "?" in location else "?"
-        client.put(
-            f"{location}{sep}digest={digest}",
-            content=blob,
-            headers={"Content-Type": "application/octet-stream"},
-        ).raise_for_status()
+        digest = _upload(client, registry, base, blob)
         manifest["config"] = {**manifest["config"], "digest": digest, "size": len(blob)}
         body = json.dumps(manifest, separators=(",", ":")).encode()
         put = client.put(
@@ -264,6 +275,36 @@ def derive_image(
         return str(
             put.headers.get("docker-content-digest") or "sha256:" + hashlib.sha256(body).hexdigest()
         )
+
+
+def _layer(files: dict[str, str]) -> tuple[bytes, bytes]:
+    """(tar, gzip of it): a layer with `files` (absolute paths), owned by root, mode 0644."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, text in sorted(files.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    tar_bytes = raw.getvalue()
+    return tar_bytes, gzip.compress(tar_bytes, mtime=0)
+
+
+def _upload(client: Any, registry: str, base: str, blob: bytes) -> str:
+    """Push a blob (monolithic upload); return its digest."""
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    upload = client.post(f"{base}/blobs/uploads/")
+    upload.raise_for_status()
+    location = upload.headers["location"]
+    if location.startswith("/"):
+        location = f"http://{registry}{location}"
+    sep = "&" if "?" in location else "?"
+    client.put(
+        f"{location}{sep}digest={digest}",
+        content=blob,
+        headers={"Content-Type": "application/octet-stream"},
+    ).raise_for_status()
+    return digest
 
 
 def _manifest(client: Any, url: str) -> tuple[dict[str, Any], str]:

@@ -25,7 +25,8 @@ ENV_EXAMPLE = REPO_ROOT / ".env.example"
 
 Where = Literal["config", "secret", "deploy", "runtime"]
 
-TAG_PATTERN = re.compile(r"sha-[0-9a-f]{7,40}")
+# What `git rev-parse --short` can print: abbreviations start at 4 hex digits.
+TAG_PATTERN = re.compile(r"sha-[0-9a-f]{4,40}")
 # What a Docker tag may be at all (used with --allow-tag).
 ANY_TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 LOG_LEVELS = {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}
@@ -314,7 +315,7 @@ def check_settings(settings: Settings | Mapping[str, str], required: Iterable[st
 
 
 def check_tag(tag: str, *, allow_tag: bool = False) -> str:
-    """`sha-<7..40 hex>`; any valid Docker tag only with --allow-tag."""
+    """`sha-<4..40 hex>`; any valid Docker tag only with --allow-tag."""
     if TAG_PATTERN.fullmatch(tag):
         return tag
     if allow_tag and ANY_TAG_PATTERN.fullmatch(tag):
@@ -322,6 +323,6 @@ def check_tag(tag: str, *, allow_tag: bool = False) -> str:
     if allow_tag:
         raise UsageError(f"--tag {tag!r} is not a valid image tag")
     raise UsageError(
-        f"--tag {tag!r} is not sha-<7 to 40 hex digits> (deploy commits, not moving tags; "
+        f"--tag {tag!r} is not sha-<4 to 40 hex digits> (deploy commits, not moving tags; "
         "--allow-tag overrides)"
     )

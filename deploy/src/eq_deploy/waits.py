@@ -9,6 +9,7 @@ from typing import Any
 
 from eq_deploy.errors import DeployError
 from eq_deploy.kube import Kube
+from eq_deploy.podspec import condition, job_complete, job_failed
 
 Obj = dict[str, Any]
 Status = Callable[[str], None]
@@ -28,14 +29,6 @@ FATAL_WAITING = {
 }
 
 
-def _condition(obj: Obj, kind: str) -> Obj | None:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
-            result: Obj = cond
-            return result
-    return None
-
-
 # --- Job ------------------------------------------------------------------------------------
 def wait_for_job(kube: Kube, namespace: str, name: str, timeout: float, status: Status) -> Obj:
     """Until the Job is Complete (returned) or Failed (DeployError with its pod's logs)."""
@@ -45,11 +38,10 @@ def wait_for_job(kube: Kube, namespace: str, name: str, timeout: float, status: 
         job = kube.get("Job", name, namespace)
         if job is None:
             raise DeployError(f"Job {name} disappeared while waiting for it")
-        complete = _condition(job, "Complete") or _condition(job, "SuccessCriteriaMet")
-        if complete and complete.get("status") == "True":
+        if job_complete(job):
             return job
-        failed = _condition(job, "Failed") or _condition(job, "FailureTarget")
-        if failed and failed.get("status") == "True":
+        if job_failed(job):
+            failed = condition(job, "Failed") or condition(job, "FailureTarget") or {}
             reason = failed.get("reason") or "Failed"
             raise DeployError(
                 f"migration Job {name} failed ({reason}); the Deployment was not touched",
@@ -104,7 +96,7 @@ def rollout_state(deployment: Obj) -> tuple[bool, str]:
         deployment.get("spec") or {},
         deployment.get("status") or {},
     )
-    progressing = _condition(deployment, "Progressing")
+    progressing = condition(deployment, "Progressing")
     if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
         raise DeployError(
             f"Deployment {meta['name']} exceeded its progress deadline "

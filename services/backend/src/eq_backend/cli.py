@@ -2,12 +2,17 @@
 
 Settings errors print one line and exit 2; a failed migration prints one line and exits 1;
 `db-check` exits 3 when the database's revision is unknown to this build.
+
+`migrate` (the deploy's migration Job) holds a PostgreSQL advisory lock while it works, and
+prints what the deploy tool records: `alembic chain: {rev: [down, expand|contract]}`,
+`alembic before: <rev>` and `alembic head: <rev>`. `migrate --downgrade REV` goes down.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -32,15 +37,31 @@ def _one_line(exc: BaseException) -> str:
 
 def migrate(settings: Settings) -> str:
     """Upgrade the database to head; returns the head revision."""
-    from eq_backend.migrations.runner import script_head, upgrade_to
+    return migrate_report(settings)[1]
+
+
+def migrate_report(settings: Settings, downgrade: str | None = None) -> tuple[str, str]:
+    """Upgrade to head (or downgrade to `downgrade`) under the migration lock; returns
+    (revision before, revision after)."""
+    from eq_backend.migrations.runner import (
+        database_revisions,
+        downgrade_to,
+        script_head,
+        upgrade_to,
+    )
 
     try:
-        upgrade_to(settings.database_url, "head")
+        if downgrade:
+            before = downgrade_to(settings.database_url, downgrade)
+            after = ",".join(database_revisions(settings.database_url))
+        else:
+            before = upgrade_to(settings.database_url, "head")
+            after = script_head()
     except Exception as exc:
         raise CommandFailed(
             f"migration failed on {redact_url(settings.database_url)}: {_one_line(exc)}"
         ) from None
-    return script_head()
+    return ",".join(before) or "none", after or "none"
 
 
 def seed_database(settings: Settings) -> int:
@@ -114,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
-    sub.add_parser("migrate", help="alembic upgrade head")
+    p = sub.add_parser("migrate", help="alembic upgrade head (under an advisory lock)")
+    p.add_argument("--downgrade", metavar="REV", help="alembic downgrade to REV instead")
     sub.add_parser("seed", help="insert the seed topics and situations (idempotent)")
     sub.add_parser("db-check", help="compare the database revision with this build's scripts")
     return parser
@@ -132,7 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, json_lines=not settings.is_dev)
     try:
         if args.command == "migrate":
-            print(f"alembic head: {migrate(settings)}")
+            from eq_backend.migrations.runner import revision_chain
+
+            print(f"alembic chain: {json.dumps(revision_chain(), separators=(',', ':'))}")
+            before, after = migrate_report(settings, args.downgrade)
+            print(f"alembic before: {before}")
+            print(f"alembic head: {after}")
         elif args.command == "seed":
             print(f"seeded: {seed_database(settings)} rows inserted")
         elif args.command == "db-check":

@@ -2,18 +2,42 @@
 
 The URL comes from, in order: `config.attributes["database_url"]` (set by the CLI),
 `sqlalchemy.url` in the ini file, then DATABASE_URL from the environment or `.env`.
+
+On PostgreSQL every run holds a session-level advisory lock, so two migrations (two deploys'
+Jobs, a Job and `inv serve`) never run at once: the second waits, then finds the work done.
 """
 
 from __future__ import annotations
 
+import sys
+
 from alembic import context
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, pool
+from sqlalchemy.engine import Connection
 
 from eq_backend.db.tables import metadata
 from eq_backend.migrations.urls import sync_database_url
 from eq_backend.settings import load_settings
 
 config = context.config
+# pg_advisory_lock's key for migrations: "eqmigr" in ASCII, fixed for every version.
+MIGRATION_LOCK_KEY = 0x65716D696772
+
+
+def _take_migration_lock(connection: Connection) -> None:
+    """Hold the migration lock for this connection's session (released when it closes)."""
+    if connection.dialect.name != "postgresql":
+        return
+    got = connection.exec_driver_sql(f"SELECT pg_try_advisory_lock({MIGRATION_LOCK_KEY})").scalar()
+    if not got:
+        print(
+            "waiting for another migration to finish (PostgreSQL advisory lock)",
+            file=sys.stderr,
+            flush=True,
+        )
+        connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+    connection.commit()
 
 
 def _database_url() -> str:
@@ -43,6 +67,12 @@ def run_migrations_online() -> None:
             # Batch mode recreates tables; foreign keys must not fire while it copies rows.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
+        _take_migration_lock(connection)
+        # Read under the lock: what this run starts from, not what a waited-for run left.
+        config.attributes["revisions_before"] = MigrationContext.configure(
+            connection
+        ).get_current_heads()
+        connection.commit()
         context.configure(
             connection=connection,
             target_metadata=metadata,

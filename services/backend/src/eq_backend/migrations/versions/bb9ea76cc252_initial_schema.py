@@ -14,6 +14,9 @@ revision: str = "bb9ea76cc252"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# expand: the release before this one runs on the schema it produces:
+# creates the tables; nothing ran before it.
+schema_change: str = "expand"
 
 
 def _timestamp(name: str = "created_at") -> sa.Column[object]:

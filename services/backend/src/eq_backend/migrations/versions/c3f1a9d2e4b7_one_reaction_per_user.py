@@ -16,6 +16,9 @@ revision: str = "c3f1a9d2e4b7"
 down_revision: str | None = "bb9ea76cc252"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# expand: the release before this one runs on the schema it produces:
+# the previous release writes one reaction per pair anyway.
+schema_change: str = "expand"
 
 
 def upgrade() -> None:

@@ -16,6 +16,9 @@ revision: str = "d4a2b8e6f1c9"
 down_revision: str | None = "c3f1a9d2e4b7"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# expand: the release before this one runs on the schema it produces:
+# only foreign-key actions change.
+schema_change: str = "expand"
 
 _CHILDREN = ("comments", "reactions", "answers")
 

@@ -22,6 +22,9 @@ revision: str = "e7c5a1f3b9d2"
 down_revision: str | None = "d4a2b8e6f1c9"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# expand: the release before this one runs on the schema it produces:
+# an index, a new table and triggers the previous release never reads.
+schema_change: str = "expand"
 
 _UPGRADE = """
 CREATE TABLE situation_count (

@@ -23,6 +23,9 @@ revision: str = "f3d9b1c7a5e2"
 down_revision: str | None = "e7c5a1f3b9d2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# expand: the release before this one runs on the schema it produces:
+# triggers only; the previous release ignores the notifications.
+schema_change: str = "expand"
 
 CHANNEL = "eq_table_changes"
 TABLES = ("topics", "situations", "comments", "reactions", "users")

@@ -1,0 +1,193 @@
+"""The commands that change nothing: what deploying would change (`diff_objects`, for
+`inv diff` and `--dry-run`), `inv history` (with `--changes`: which settings keys differ
+between two releases, values redacted), `inv status` and `inv smoke`."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from eq_deploy import history as hist
+from eq_deploy import podspec
+from eq_deploy.errors import DeployError
+from eq_deploy.progress import Reporter
+from eq_deploy.render import DEPLOYMENT_NAME, redact
+from eq_deploy.session import Session, Target, deploy_sha, tag_of
+
+if TYPE_CHECKING:
+    from eq_deploy.kube import Kube
+
+Obj = dict[str, Any]
+
+
+def diff_objects(session: Session, objects: list[Obj]) -> list[str]:
+    """One block per object: `+ Kind/name` (new, shown whole), `~ Kind/name` with a unified
+    diff of live → server-side dry-run, or `= Kind/name` unchanged. Secrets redacted."""
+    kube = session.kube
+    namespace_exists = kube.get("Namespace", session.namespace) is not None
+    out: list[str] = []
+    for obj in objects:
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        label = f"{kind}/{name}"
+        live = (
+            kube.get(kind, name, obj["metadata"].get("namespace"))
+            if (namespace_exists or kind == "Namespace")
+            else None
+        )
+        if live is None:
+            shown = yaml.safe_dump(redact(obj), sort_keys=False)
+            out.append(
+                f"+ {label} (new)\n" + "\n".join("+   " + line for line in shown.splitlines())
+            )
+            continue
+        if kind == "Job":
+            out.append(_job_change(label, obj, live))
+            continue
+        from eq_deploy.kube import strip_server_fields
+
+        dry = kube.apply(obj, dry_run=True)
+        before, after = (
+            _comparable(strip_server_fields(live)),
+            _comparable(strip_server_fields(dry)),
+        )
+        if before == after:
+            out.append(f"= {label}")
+            continue
+        if kind == "Secret":
+            before, after = _redacted_pair(before, after)
+        diff = difflib.unified_diff(
+            yaml.safe_dump(before, sort_keys=True).splitlines(),
+            yaml.safe_dump(after, sort_keys=True).splitlines(),
+            "live",
+            "deploy",
+            lineterm="",
+            n=2,
+        )
+        out.append(f"~ {label}\n" + "\n".join("    " + line for line in list(diff)[2:]))
+    return out
+
+
+def _job_change(label: str, job: Obj, live: Obj) -> str:
+    image, live_image = podspec.image(job), podspec.image(live)
+    if podspec.job_complete(live) and image == live_image:
+        return f"= {label} (completed for this build; not run again)"
+    why = "another image" if image != live_image else "it did not complete"
+    return f"~ {label} (would be deleted and run again: {why})"
+
+
+def _comparable(obj: Obj) -> Obj:
+    obj = copy.deepcopy(obj)
+    obj.get("metadata", {}).pop("namespace", None) if obj.get("kind") == "Namespace" else None
+    return obj
+
+
+def _redacted_pair(before: Obj, after: Obj) -> tuple[Obj, Obj]:
+    b, a = dict(before.get("data") or {}), dict(after.get("data") or {})
+    before = {**before, "data": {k: "REDACTED" for k in b}}
+    after = {
+        **after,
+        "data": {k: ("REDACTED" if b.get(k) == v else "REDACTED (changed)") for k, v in a.items()},
+    }
+    return before, after
+
+
+def show_history(
+    target: Target,
+    reporter: Reporter,
+    *,
+    as_json: bool = False,
+    changes: str = "",
+    kube: Kube | None = None,
+) -> list[hist.Entry]:
+    """The history table; with `changes` ("OLD..NEW", revisions or tags), which settings keys
+    differ between those two releases (values never shown)."""
+    session = Session(target, reporter, check_required=False, kube=kube)
+    entries = hist.read_history(session.kube, session.namespace)
+    if changes:
+        old, sep, new = changes.partition("..")
+        if not sep or not old or not new:
+            from eq_deploy.errors import UsageError
+
+            raise UsageError(f"--changes {changes!r}: want OLD..NEW (revisions or tags)")
+        reporter.line(hist.format_changes(entries, old, new))
+        return entries
+    if as_json:
+        reporter.line(json.dumps([e.summary() for e in entries], indent=2))
+    else:
+        reporter.line(f"history of {session.namespace} ({session.kube.context}):")
+        reporter.line(hist.format_history(entries))
+    return entries
+
+
+def show_status(target: Target, reporter: Reporter, *, kube: Kube | None = None) -> dict[str, Any]:
+    from eq_deploy.lock import LOCK_NAME, lease_expiry
+    from eq_deploy.waits import fatal_container_state, rollout_state
+
+    session = Session(target, reporter, check_required=False, kube=kube)
+    kube, ns = session.kube, session.namespace
+    reporter.line(session.where() + f" · kubernetes {session.connect()}")
+    deployment = kube.get("Deployment", DEPLOYMENT_NAME, ns)
+    if deployment is None:
+        reporter.line(f"Deployment {DEPLOYMENT_NAME}: not deployed in {ns}")
+        return {"deployed": False}
+    container = podspec.main_container(deployment)
+    env = podspec.env_literals(deployment)
+    try:
+        done, text = rollout_state(deployment)
+    except DeployError as exc:
+        done, text = False, exc.message
+    reporter.line(
+        f"Deployment {DEPLOYMENT_NAME}: {tag_of(deployment)} · "
+        f"{'ready' if done else 'NOT ready'}: {text}"
+    )
+    reporter.line(f"  image {container['image']}")
+    config, secret = podspec.settings_refs(deployment)
+    reporter.line(f"  settings ConfigMap/{config}, Secret/{secret}")
+    reporter.line(
+        f"  deployed {env.get('DEPLOYED_AT', '?')} by {env.get('DEPLOY_BY', '?')} "
+        f"(sha {env.get('DEPLOY_SHA', '?')})"
+    )
+    selector = ",".join(
+        f"{k}={v}" for k, v in deployment["spec"]["selector"]["matchLabels"].items()
+    )
+    for pod in kube.items("Pod", ns, labels=selector):
+        statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
+        restarts = sum(cs.get("restartCount", 0) for cs in statuses)
+        problem = fatal_container_state(pod) or ""
+        reporter.line(
+            f"  pod {pod['metadata']['name']}: {pod['status'].get('phase')} "
+            f"restarts {restarts} {problem}".rstrip()
+        )
+    entries = hist.read_history(kube, ns)
+    if entries:
+        e = entries[0]
+        reporter.line(
+            f"last deploy: revision {e.revision} {e.action} {e.tag} {e.result} at {e.at} by {e.by}"
+            + (f" ({e.reason})" if e.reason else "")
+        )
+    lease = kube.get("Lease", LOCK_NAME, ns)
+    if lease is not None:
+        expiry = lease_expiry(lease)
+        reporter.line(f"lock: held by {lease['spec'].get('holderIdentity')} until {expiry}")
+    return {"deployed": True, "ready": done, "image": container["image"]}
+
+
+def run_smoke(target: Target, reporter: Reporter, *, url: str = "", deadline: float = 60) -> str:
+    from eq_deploy.access import service_url
+    from eq_deploy.smoke import smoke
+
+    session = Session(target, reporter, check_required=False)
+    deployment = (
+        session.kube.get("Deployment", DEPLOYMENT_NAME, session.namespace) if not url else None
+    )
+    expect = deploy_sha(deployment) if deployment else ""
+    with service_url(
+        session.kube, session.namespace, explicit=url, env_url=session.env.smoke_url
+    ) as base:
+        note = smoke(base, expect_sha=expect, deadline=deadline, status=reporter.status)
+    reporter.line(f"smoke ok: {note}")
+    return note
