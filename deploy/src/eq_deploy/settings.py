@@ -170,6 +170,7 @@ KEYS: tuple[Key, ...] = (
     Key("FRONTEND_URL", "config", _http_url, "http://localhost:3000/"),
     Key("ENVIRONMENT", "config"),
     Key("LOG_LEVEL", "config", _one_of(LOG_LEVELS), "INFO"),
+    Key("ADMIN_EMAILS", "config"),
     # Tuning knobs of the backend; sent only when set.
     Key("PUBLIC_BASE_URL", "config", _http_url),
     Key("GOOGLE_AUTHORIZE_URL", "config", _http_url),

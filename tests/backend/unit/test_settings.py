@@ -134,3 +134,14 @@ def test_cli_prints_one_line_and_exits_2_on_missing_settings(
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: missing required settings")
     assert len(err.splitlines()) == 1
+
+
+def test_admin_emails_are_a_lower_cased_comma_list() -> None:
+    settings = load_settings({"ADMIN_EMAILS": " Ann@Example.com, bob@example.com ,"}, env_file=None)
+    assert settings.admin_emails == ("ann@example.com", "bob@example.com")
+    assert settings.is_admin("ANN@example.COM")
+    assert not settings.is_admin("eve@example.com")
+    assert load_settings({}, env_file=None).admin_emails == ()
+    with pytest.raises(SettingsError, match="ADMIN_EMAILS") as info:
+        load_settings({"ADMIN_EMAILS": "ann@example.com; bob"}, env_file=None)
+    assert "\n" not in str(info.value)

@@ -50,6 +50,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - an URL
     google_userinfo_url: str = "https://openidconnect.googleapis.com/v1/userinfo"
     public_base_url: str = ""
+    # Emails (compared case-insensitively) of the users who may create, rename and delete
+    # topics; empty means nobody.
+    admin_emails: tuple[str, ...] = ()
     openai_api_key: str = ""
     openai_base_url: str = "https://api.openai.com/v1"
     openai_model: str = "gpt-4o-mini"
@@ -83,6 +86,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def is_dev(self) -> bool:
         return self.environment == "dev"
+
+    def is_admin(self, email: str) -> bool:
+        return email.lower() in self.admin_emails
 
     @property
     def allowed_origins(self) -> list[str]:
@@ -135,6 +141,17 @@ def parse_cors_origins(raw: str) -> tuple[str, ...]:
     return tuple(v.strip().rstrip("/") for v in text.split(",") if v.strip())
 
 
+def parse_email_list(raw: str) -> tuple[str, ...]:
+    """A comma-separated list of emails, lower-cased; each a plain address."""
+    emails = tuple(v.strip().lower() for v in raw.split(",") if v.strip())
+    for email in emails:
+        if not re.fullmatch(r"[^@\s,;<>]+@[^@\s,;<>]+", email):
+            raise SettingsError(
+                f"ADMIN_EMAILS must be a comma-separated list of emails, got {email!r}"
+            )
+    return emails
+
+
 def parse_switch(name: str, raw: str) -> bool:
     """true/false, on/off, yes/no, 1/0 (any case)."""
     text = raw.strip().lower()
@@ -163,6 +180,8 @@ def parse_rate_limit(raw: str) -> tuple[int, int]:
 def _convert(name: str, raw: str, annotation: Any) -> Any:
     if name == "cors_origins":
         return parse_cors_origins(raw)
+    if name == "admin_emails":
+        return parse_email_list(raw)
     if name == "database_url":
         return normalize_database_url(raw.strip())
     if name == "analyze_rate_limit":
