@@ -12,11 +12,13 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.response import Redirect
 
 from eq_backend.context import AppContext
 from eq_backend.db.engine import Database, create_engine
+from eq_backend.deadline import DeadlineMiddleware
 from eq_backend.domain.analysis.controllers import AnalysisController
 from eq_backend.domain.analysis.services import AnalysisService
 from eq_backend.domain.auth.controllers import AuthController
@@ -60,7 +62,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if settings is None:
         settings = load_settings()
     configure_logging(settings.log_level, json_lines=not settings.is_dev)
-    db = Database(create_engine(settings), fast_pool_size=settings.db_pool_size)
+    db = Database(create_engine(settings), fast_pool_size=settings.db_pool_size, settings=settings)
     ctx = AppContext(
         settings=settings,
         db=db,
@@ -127,6 +129,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "comment_service": _singleton(CommentService(db)),
             "analysis_service": _singleton(AnalysisService(db, ctx.redis, ctx.http, settings)),
         },
+        middleware=[DefineMiddleware(DeadlineMiddleware, settings=settings)],
         exception_handlers={HTTPException: handle_http_exception, Exception: handle_unexpected},
         cors_config=CORSConfig(
             allow_origins=settings.allowed_origins,

@@ -56,7 +56,19 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     openai_api_key: str = ""
     openai_base_url: str = "https://api.openai.com/v1"
     openai_model: str = "gpt-4o-mini"
+    # Total seconds for one call to the LLM, reply included (not per read).
     openai_timeout_seconds: float = 30.0
+    # Largest LLM reply read; a longer one is a 502 (a scored answer is a few KB).
+    openai_max_reply_bytes: int = 1_000_000
+    # Total seconds for Google's token exchange and userinfo together.
+    google_timeout_seconds: float = 8.0
+    # Every request answers within this (503 envelope after it); routes that call out
+    # get their outbound deadline on top. 0 turns it off.
+    request_timeout_seconds: float = 10.0
+    # PostgreSQL statement_timeout of every connection (0: none).
+    db_statement_timeout_seconds: float = 5.0
+    # Longest wait for a free pooled connection before a 503.
+    db_pool_timeout_seconds: float = 3.0
     analyze_rate_limit: str = "10/minute"
     cors_origins: tuple[str, ...] = ()
     frontend_url: str = "http://localhost:3000/"
