@@ -183,6 +183,7 @@ KEYS: tuple[Key, ...] = (
     Key("DB_STATEMENT_TIMEOUT_SECONDS", "config"),
     Key("DB_POOL_TIMEOUT_SECONDS", "config"),
     Key("ANALYZE_RATE_LIMIT", "config"),
+    Key("WRITE_RATE_LIMIT", "config"),
     Key("DB_POOL_SIZE", "config"),
     Key("DB_MAX_OVERFLOW", "config"),
     Key("READ_CACHE", "config"),

@@ -145,3 +145,10 @@ def test_admin_emails_are_a_lower_cased_comma_list() -> None:
     with pytest.raises(SettingsError, match="ADMIN_EMAILS") as info:
         load_settings({"ADMIN_EMAILS": "ann@example.com; bob"}, env_file=None)
     assert "\n" not in str(info.value)
+
+
+def test_write_rate_limit_is_parsed_and_named_when_malformed() -> None:
+    assert load_settings({}, env_file=None).write_rate == (30, 60)
+    assert load_settings({"WRITE_RATE_LIMIT": "off"}, env_file=None).write_rate == (0, 0)
+    with pytest.raises(SettingsError, match=r"^WRITE_RATE_LIMIT must look like"):
+        load_settings({"WRITE_RATE_LIMIT": "many"}, env_file=None)

@@ -70,6 +70,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Longest wait for a free pooled connection before a 503.
     db_pool_timeout_seconds: float = 3.0
     analyze_rate_limit: str = "10/minute"
+    # Per user and per kind of write (situations, comments, reactions); fails open when
+    # Redis is down. '0' or 'off' disables it.
+    write_rate_limit: str = "30/minute"
     cors_origins: tuple[str, ...] = ()
     frontend_url: str = "http://localhost:3000/"
     environment: str = "dev"
@@ -111,6 +114,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     def analyze_rate(self) -> tuple[int, int]:
         """ANALYZE_RATE_LIMIT as (requests, window seconds); (0, 0) disables it."""
         return parse_rate_limit(self.analyze_rate_limit)
+
+    @property
+    def write_rate(self) -> tuple[int, int]:
+        """WRITE_RATE_LIMIT as (requests, window seconds); (0, 0) disables it."""
+        return parse_rate_limit(self.write_rate_limit, "WRITE_RATE_LIMIT")
 
 
 def redact_url(url: str) -> str:
@@ -174,7 +182,7 @@ def parse_switch(name: str, raw: str) -> bool:
     raise SettingsError(f"{name.upper()} must be true or false, got {raw!r}")
 
 
-def parse_rate_limit(raw: str) -> tuple[int, int]:
+def parse_rate_limit(raw: str, name: str = "ANALYZE_RATE_LIMIT") -> tuple[int, int]:
     """'10/minute' → (10, 60). '0', 'off' or '' disable the limit."""
     text = raw.strip().lower()
     if text in ("", "0", "off", "none"):
@@ -182,8 +190,7 @@ def parse_rate_limit(raw: str) -> tuple[int, int]:
     match = re.fullmatch(r"(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?", text)
     if not match:
         raise SettingsError(
-            "ANALYZE_RATE_LIMIT must look like '10/minute' (second, minute, hour, day), "
-            f"got {raw!r}"
+            f"{name} must look like '10/minute' (second, minute, hour, day), got {raw!r}"
         )
     count, multiplier, unit = match.groups()
     return (int(count), int(multiplier or 1) * _RATE_UNITS[unit])
@@ -196,8 +203,8 @@ def _convert(name: str, raw: str, annotation: Any) -> Any:
         return parse_email_list(raw)
     if name == "database_url":
         return normalize_database_url(raw.strip())
-    if name == "analyze_rate_limit":
-        parse_rate_limit(raw)
+    if name.endswith("_rate_limit"):
+        parse_rate_limit(raw, name.upper())
     if annotation is bool:
         return parse_switch(name, raw)
     try:
