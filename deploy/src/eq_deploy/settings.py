@@ -173,6 +173,8 @@ KEYS: tuple[Key, ...] = (
     Key("ADMIN_EMAILS", "config"),
     # Tuning knobs of the backend; sent only when set.
     Key("PUBLIC_BASE_URL", "config", _http_url),
+    Key("API_DOCS", "config"),
+    Key("METRICS_PORT", "config"),
     Key("GOOGLE_AUTHORIZE_URL", "config", _http_url),
     Key("GOOGLE_TOKEN_URL", "config", _http_url),
     Key("GOOGLE_USERINFO_URL", "config", _http_url),

@@ -34,6 +34,7 @@ from eq_backend.domain.users.services import UserService
 from eq_backend.edge import EQLitestar, FixedAnswer
 from eq_backend.errors import handle_http_exception, handle_unexpected
 from eq_backend.gauges import run_gauge_refresher
+from eq_backend.metrics_listener import MetricsListener
 from eq_backend.observability import AccessLog, Metrics, configure_logging
 from eq_backend.outbound import OutboundHttp
 from eq_backend.readcache import ReadCaches, listen_for_changes
@@ -77,10 +78,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     situation_service = SituationService(db, ctx.read_caches)
     stop = asyncio.Event()
     listener: list[asyncio.Task[None]] = []
+    metrics_port = settings.metrics_listen_port
+    metrics_listener = MetricsListener(ctx.metrics.registry, metrics_port) if metrics_port else None
 
     async def on_startup(app: Litestar) -> None:
         stop.clear()
         await db.open()
+        if metrics_listener is not None:
+            metrics_listener.start()
         ctx.background.append(asyncio.create_task(run_gauge_refresher(ctx, stop)))
         if db.fast is not None and settings.read_cache:
             changes = listen_for_changes(db.fast.conninfo, ctx.read_caches)
@@ -104,6 +109,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 task.cancel()
             ctx.background.clear()
         ctx.access_log.flush()
+        if metrics_listener is not None:
+            metrics_listener.stop()
         await ctx.http.aclose()
         await ctx.redis.close()
         await db.dispose()
@@ -112,15 +119,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         fixed_answers={"/health": FixedAnswer(health_envelope(settings))},
         route_handlers=[
             HealthController,
-            metrics,
             AuthController,
             UserController,
             TopicController,
             SituationController,
             CommentController,
             AnalysisController,
-            openapi_json,
-            docs,
+            # Off the public port where settings say so (docs/security.md).
+            *([metrics] if settings.metrics_listen_port == 0 else []),
+            *([openapi_json, docs] if settings.docs_enabled else []),
         ],
         dependencies={
             "topic_service": _singleton(topic_service),
@@ -137,7 +144,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             allow_methods=["*"],
             allow_headers=["*"],
         ),
-        openapi_config=OpenAPIConfig(title="EQ backend", version="1.0.0", path="/schema"),
+        openapi_config=OpenAPIConfig(title="EQ backend", version="1.0.0", path="/schema")
+        if settings.docs_enabled
+        else None,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         # The hot reads (feed, topic list) take their service from here, not through DI.

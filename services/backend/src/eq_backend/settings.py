@@ -26,6 +26,12 @@ LOCAL_ORIGINS = (
 )
 # Outside dev these must be set; dev has embedded defaults for them.
 REQUIRED_OUTSIDE_DEV = ("database_url", "redis_url", "secret_key")
+# In production the OAuth redirect_uri never comes from the request's Host header.
+REQUIRED_IN_PRODUCTION = ("public_base_url",)
+PRODUCTION_ENVIRONMENTS = frozenset({"prod", "production"})
+# Where /metrics is served in production when METRICS_PORT is not set: a port of its own,
+# which neither the Ingress nor the public Service exposes (docs/security.md).
+PRODUCTION_METRICS_PORT = 9464
 SECRET_FIELDS = frozenset(
     {"secret_key", "google_client_secret", "openai_api_key", "database_url", "redis_url"}
 )
@@ -86,6 +92,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     read_cache: bool = True
     metrics_refresh_seconds: float = 30.0
     shutdown_grace_seconds: float = 20.0
+    # OpenAPI docs (/schema, /openapi.json, /docs); unset: on except in production.
+    api_docs: bool | None = None
+    # Port of a separate /metrics listener; 0: /metrics and /api/v1/metrics on the API's
+    # own port. Unset: 0, except PRODUCTION_METRICS_PORT in production.
+    metrics_port: int | None = None
 
     def __repr__(self) -> str:
         parts = []
@@ -102,13 +113,30 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     def is_dev(self) -> bool:
         return self.environment == "dev"
 
+    @property
+    def is_production(self) -> bool:
+        return self.environment in PRODUCTION_ENVIRONMENTS
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else not self.is_production
+
+    @property
+    def metrics_listen_port(self) -> int:
+        """0 when metrics are served on the API's port, else the port of their own."""
+        if self.metrics_port is not None:
+            return self.metrics_port
+        return PRODUCTION_METRICS_PORT if self.is_production else 0
+
     def is_admin(self, email: str) -> bool:
         return email.lower() in self.admin_emails
 
     @property
     def allowed_origins(self) -> list[str]:
-        """Configured CORS origins plus the four local frontend origins, deduplicated."""
-        return list(dict.fromkeys([*self.cors_origins, *LOCAL_ORIGINS]))
+        """Configured CORS origins; in dev also the four local frontend origins (a local
+        origin is anyone's machine: never trusted with credentials elsewhere)."""
+        local = LOCAL_ORIGINS if self.is_dev else ()
+        return list(dict.fromkeys([*self.cors_origins, *local]))
 
     @property
     def analyze_rate(self) -> tuple[int, int]:
@@ -161,6 +189,16 @@ def parse_cors_origins(raw: str) -> tuple[str, ...]:
     return tuple(v.strip().rstrip("/") for v in text.split(",") if v.strip())
 
 
+def parse_base_url(raw: str) -> str:
+    """An absolute http(s) URL without a query, e.g. https://api.eq.example.com."""
+    text = raw.strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", text):
+        raise SettingsError(
+            f"PUBLIC_BASE_URL must be an http(s) URL like https://api.example.com, got {raw!r}"
+        )
+    return text
+
+
 def parse_email_list(raw: str) -> tuple[str, ...]:
     """A comma-separated list of emails, lower-cased; each a plain address."""
     emails = tuple(v.strip().lower() for v in raw.split(",") if v.strip())
@@ -205,15 +243,17 @@ def _convert(name: str, raw: str, annotation: Any) -> Any:
         return normalize_database_url(raw.strip())
     if name.endswith("_rate_limit"):
         parse_rate_limit(raw, name.upper())
-    if annotation is bool:
+    if name == "public_base_url":
+        return parse_base_url(raw)
+    if annotation in (bool, bool | None):
         return parse_switch(name, raw)
     try:
-        if annotation is int:
+        if annotation in (int, int | None):
             return int(raw.strip())
         if annotation is float:
             return float(raw.strip())
     except ValueError:
-        kind = "an integer" if annotation is int else "a number"
+        kind = "a number" if annotation is float else "an integer"
         raise SettingsError(f"{name.upper()} must be {kind}, got {raw!r}") from None
     return raw.strip()
 
@@ -245,7 +285,10 @@ def load_settings(
     environment = values.get("environment", "dev").lower()
     values["environment"] = environment
     if environment != "dev":
-        missing = [n.upper() for n in REQUIRED_OUTSIDE_DEV if n not in values]
+        required: tuple[str, ...] = REQUIRED_OUTSIDE_DEV
+        if environment in PRODUCTION_ENVIRONMENTS:
+            required += REQUIRED_IN_PRODUCTION
+        missing = [n.upper() for n in required if n not in values]
         if missing:
             problems.insert(
                 0, f"missing required settings for ENVIRONMENT={environment}: {', '.join(missing)}"
