@@ -8,8 +8,12 @@ Identity is checked with a SelfSubjectReview: the API server says who it took us
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import socket
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -99,19 +103,50 @@ def test_client_certificate_identifies_the_user(
     assert _who(kube) != "system:anonymous"
 
 
-def _by_another_address(server: str) -> str:
-    """The same API server through an address its certificate does not name."""
-    parts = urlsplit(server)
-    if parts.hostname not in ("127.0.0.1", "localhost"):
-        pytest.fail(f"this test reaches the API server through 127.0.0.2; it is at {server}")
-    return f"https://127.0.0.2:{parts.port or 443}"
+class Forwarder:
+    """TCP from 127.0.0.2 (an address no API server certificate names) to the API server,
+    wherever it is: kind publishes its port on 127.0.0.1 only."""
+
+    def __init__(self, server: str) -> None:
+        parts = urlsplit(server)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 443)
+        self.listener = socket.create_server(("127.0.0.2", 0))
+        self.url = f"https://127.0.0.2:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            upstream = socket.create_connection(self.target, timeout=10)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def other_address(admin: dict[str, Any]) -> Iterator[str]:
+    forwarder = Forwarder(admin["cluster"]["server"])
+    yield forwarder.url
+    forwarder.close()
 
 
 def test_tls_server_name_is_verified_against_the_api_servers_certificate(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, admin: dict[str, Any]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, admin: dict[str, Any], other_address: str
 ) -> None:
-    other = _by_another_address(admin["cluster"]["server"])
-    cluster = {**admin["cluster"], "server": other}
+    cluster = {**admin["cluster"], "server": other_address}
     with pytest.raises(KubeError, match="cluster unreachable"):  # the address is not named
         _who(_use(tmp_path, monkeypatch, cluster, admin["user"]))
     named = {**cluster, "tls-server-name": IN_CERTIFICATE}
