@@ -18,7 +18,7 @@ from eq_backend.settings import Settings
 def server_options(settings: Settings) -> dict[str, str]:
     """libpq `options`: a statement that runs longer than DB_STATEMENT_TIMEOUT_SECONDS is
     cancelled by PostgreSQL itself (a live but slow database; a frozen one is bounded by
-    the request deadline, eq_backend.deadline). None when it is 0: PgBouncer refuses
+    the request deadline, eq_backend.deadline). Nothing when it is 0: PgBouncer refuses
     startup options unless told to ignore them (`ignore_startup_parameters = options`)."""
     millis = int(settings.db_statement_timeout_seconds * 1000)
     return {"options": f"-c statement_timeout={millis}"} if millis > 0 else {}
