@@ -322,6 +322,10 @@ def run(seconds: int, warmup: int, threads: int, conns: int, rounds: int) -> dic
             "REDIS_URL": redis.url,
             "SECRET_KEY": SECRET,
             "ENVIRONMENT": "production",
+            # Production needs it (the OAuth redirect_uri); the bench never signs in.
+            "PUBLIC_BASE_URL": "http://127.0.0.1",
+            # Several servers run at once: none takes the production metrics port.
+            "METRICS_PORT": "0",
             "LOG_LEVEL": "INFO",
             "FRONTEND_URL": "http://localhost:3000/",
             "CORS_ORIGINS": '["http://localhost:3000"]',

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 import redis
-from eqtest.api import ALGORITHM, SECRET_KEY, Api, User, create_user
+from eqtest.api import ADMIN_EMAIL, ALGORITHM, SECRET_KEY, Api, User, create_user
 from eqtest.app import ChangesHeard, make_app
 from eqtest.cli import run_cli
 from eqtest.fakes import FakeLlm, FakeOidcProvider
@@ -81,6 +81,8 @@ def base_env(oidc: FakeOidcProvider, llm: FakeLlm) -> dict[str, str]:
         "OPENAI_MODEL": "test-model",
         "OPENAI_TIMEOUT_SECONDS": "2",
         "ANALYZE_RATE_LIMIT": "1000/minute",
+        "WRITE_RATE_LIMIT": "1000/minute",
+        "ADMIN_EMAILS": f"nobody@example.test, {ADMIN_EMAIL.lower()}",
         "FRONTEND_URL": FRONTEND_URL,
         "CORS_ORIGINS": '["http://frontend.test"]',
         "ENVIRONMENT": "test",
@@ -211,6 +213,12 @@ def app_client_factory() -> Callable[[dict[str, str]], Any]:
             yield client
 
     return factory
+
+
+@pytest.fixture(scope="module")
+def admin(db: psycopg.Connection) -> User:
+    """The administrator named by ADMIN_EMAILS (in another case there)."""
+    return create_user(db, name="Admin", email=ADMIN_EMAIL)
 
 
 @pytest.fixture

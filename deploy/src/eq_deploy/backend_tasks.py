@@ -3,7 +3,10 @@
 import sys
 
 from invoke.context import Context
+from invoke.exceptions import Exit
 from invoke.tasks import task
+
+from eq_deploy.foreground import run_forwarding_signals
 
 
 @task(
@@ -13,8 +16,12 @@ from invoke.tasks import task
     }
 )
 def serve(c: Context, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the API locally: migrate, seed, then serve (SQLite and no Redis unless configured)."""
-    c.run(f"{sys.executable} -m eq_backend serve --host {host} --port {port}", pty=False)
+    """Run the API locally: migrate, seed, then serve (SQLite and no Redis unless configured).
+    SIGTERM and SIGINT reach the server; the task ends when the server does."""
+    argv = [sys.executable, "-m", "eq_backend", "serve", "--host", host, "--port", str(port)]
+    code = run_forwarding_signals(argv)
+    if code:
+        raise Exit(code=code)
 
 
 @task

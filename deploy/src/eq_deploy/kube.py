@@ -82,6 +82,7 @@ class Kube:
         connection = connect(context)
         self.context: str = connection.context
         self.server: str = connection.server
+        self._extensions = connection.request_extensions
         self._http = httpx.Client(
             base_url=connection.server,
             verify=connection.ssl_context,
@@ -117,6 +118,7 @@ class Kube:
                     content=content,
                     headers={"Content-Type": content_type},
                     timeout=timeout,
+                    extensions=self._extensions,
                 )
                 break
             except httpx.HTTPError as exc:

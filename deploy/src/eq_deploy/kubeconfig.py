@@ -32,6 +32,15 @@ class Connection:
     server: str
     ssl_context: ssl.SSLContext | bool
     headers: dict[str, str] = field(default_factory=dict)
+    # The kubeconfig's `tls-server-name`: sent as SNI and verified against the server's
+    # certificate in place of the server URL's host.
+    tls_server_name: str | None = None
+
+    @property
+    def request_extensions(self) -> dict[str, str]:
+        """httpx request extensions: httpcore connects with `sni_hostname` as the TLS
+        server_hostname, which sets SNI and the name the certificate must match."""
+        return {"sni_hostname": self.tls_server_name} if self.tls_server_name else {}
 
 
 def kubeconfig_paths() -> list[Path]:
@@ -89,6 +98,7 @@ def connect(context: str | None) -> Connection:
     if "auth-provider" in user:
         return _via_kubernetes_client(name)
     ssl_context = _tls(cluster, cluster_base, server)
+    tls_server_name = str(cluster.get("tls-server-name") or "") or None
     headers: dict[str, str] = {}
     cert = _material(user, "client-certificate", user_base)
     key = _material(user, "client-key", user_base)
@@ -108,7 +118,7 @@ def connect(context: str | None) -> Connection:
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
     if cert and key and isinstance(ssl_context, ssl.SSLContext):
         _load_client_cert(ssl_context, cert, key)
-    return Connection(name, server, ssl_context, headers)
+    return Connection(name, server, ssl_context, headers, tls_server_name)
 
 
 def _path(value: str, base: Path) -> Path:
@@ -134,12 +144,9 @@ def _tls(cluster: dict[str, Any], base: Path, server: str) -> ssl.SSLContext | b
         context.verify_mode = ssl.CERT_NONE
         return context
     ca = _material(cluster, "certificate-authority", base)
-    context = ssl.create_default_context(cadata=ca.decode() if ca else None)
-    if cluster.get("tls-server-name"):
-        # httpx has no SNI override; verifying against the given name needs the kubernetes
-        # client, so accept the certificate chain and skip the host name check only.
-        context.check_hostname = False
-    return context
+    # A `tls-server-name` keeps the host name check: Connection.request_extensions makes
+    # it check that name instead of the URL's host.
+    return ssl.create_default_context(cadata=ca.decode() if ca else None)
 
 
 def _load_client_cert(context: ssl.SSLContext, cert: bytes, key: bytes) -> None:
@@ -167,8 +174,17 @@ def _exec_credential(spec: dict[str, Any], cluster: dict[str, Any]) -> dict[str,
         )
         status: dict[str, Any] = json.loads(out.stdout).get("status") or {}
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        raise DeployError(f"kubeconfig exec plugin {spec['command']} failed: {exc}") from None
+        detail = _exec_failure(exc)
+        raise DeployError(f"kubeconfig exec plugin {spec['command']} failed: {detail}") from None
     return status
+
+
+def _exec_failure(exc: Exception) -> str:
+    """One line: the plugin's own last stderr line when it said something."""
+    if isinstance(exc, subprocess.CalledProcessError):
+        said = (exc.stderr or "").strip().splitlines()
+        return f"exit {exc.returncode}" + (f": {said[-1]}" if said else "")
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _in_cluster() -> Connection:

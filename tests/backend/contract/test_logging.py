@@ -14,8 +14,14 @@ from eqtest.fakes import FakeLlm, FakeOidcProvider, OidcUser
 
 @pytest.fixture(scope="module")
 def app_env(app_env):
-    # production-like: JSON lines at the default level
-    return {**app_env, "ENVIRONMENT": "production", "LOG_LEVEL": "INFO"}
+    # production-like: JSON lines at the default level (metrics kept on the API's port)
+    return {
+        **app_env,
+        "ENVIRONMENT": "production",
+        "LOG_LEVEL": "INFO",
+        "PUBLIC_BASE_URL": "http://testserver.local",
+        "METRICS_PORT": "0",
+    }
 
 
 def _lines(caplog) -> list[dict]:

@@ -17,7 +17,12 @@ from eqtest.services import free_port, wait_for_port
 @pytest.fixture(scope="module")
 def sqlite_env(tmp_path_factory, base_env) -> dict[str, str]:
     path = tmp_path_factory.mktemp("sqlite") / "eq.db"
-    env = {**base_env, "DATABASE_URL": f"sqlite:///{path}", "ENVIRONMENT": "dev"}
+    env = {
+        **base_env,
+        "DATABASE_URL": f"sqlite:///{path}",
+        "ENVIRONMENT": "dev",
+        "ADMIN_EMAILS": "lite@example.test",  # lite_user below writes a topic
+    }
     env.pop("REDIS_URL", None)
     here = Path(__file__).parent
     run_cli("migrate", env=env, cwd=here)

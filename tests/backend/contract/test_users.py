@@ -81,7 +81,8 @@ async def test_search_validates_query(api: Api, params) -> None:
     err(await api.get("/api/v1/users/search", params=params), 422)
 
 
-async def test_profile(api: Api, user, db) -> None:
+async def test_profile_of_another_user_has_no_email(api: Api, user, db) -> None:
+    """Deliberate difference 13: another user's profile carries no `email` field at all."""
     target = create_user(db, name="Profiled", bio="I like tests")
     data = ok(
         await api.get(f"/api/v1/users/{target.id}", user=user),
@@ -90,14 +91,23 @@ async def test_profile(api: Api, user, db) -> None:
     assert data == {
         "id": target.id,
         "name": "Profiled",
-        "email": target.email,
         "picture": target.picture,
         "bio": "I like tests",
     }
+    assert_no_email(data, target.email)
+
+
+async def test_own_profile_has_the_email(api: Api, user) -> None:
     own = ok(
         await api.get(f"/api/v1/users/{user.id}", user=user), "User profile retrieved successfully"
     )
-    assert own["email"] == user.email
+    assert own == {
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "picture": user.picture,
+        "bio": None,
+    }
 
 
 async def test_profile_needs_auth_404_and_422(api: Api, user) -> None:

@@ -14,6 +14,9 @@ import psycopg
 
 SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
 ALGORITHM = "HS256"
+# The one administrator of the app under test (ADMIN_EMAILS); written in another case to
+# prove the comparison ignores case.
+ADMIN_EMAIL = "Admin@EQ.test"
 
 _seq = itertools.count(1)
 

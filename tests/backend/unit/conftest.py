@@ -21,7 +21,12 @@ from sqlalchemy import insert
 def settings(tmp_path: Path) -> Settings:
     url = f"sqlite+aiosqlite:///{tmp_path / 'unit.db'}"
     upgrade_to(url, "head")
-    return Settings(database_url=url, log_level="WARNING", openai_base_url="http://127.0.0.1:9")
+    return Settings(
+        database_url=url,
+        log_level="WARNING",
+        openai_base_url="http://127.0.0.1:9",
+        admin_emails=("ann@example.com",),
+    )
 
 
 @pytest.fixture

@@ -34,13 +34,16 @@ async def test_unknown_route_and_method_use_the_envelope(client: Any) -> None:
     assert wrong.json()["success"] is False
 
 
-async def test_topic_writes_need_auth_and_duplicates_conflict(client: Any, ann: Any) -> None:
+async def test_topic_writes_need_an_admin_and_duplicates_conflict(
+    client: Any, ann: Any, bob: Any
+) -> None:
     assert (await client.post("/api/v1/topics/", json={"name": "X"})).status_code == 401
     created = await client.post("/api/v1/topics", json={"name": "X"}, headers=ann)
     assert created.status_code == 200
     assert created.json()["data"]["name"] == "X"
     assert (await client.post("/api/v1/topics", json={"name": "X"}, headers=ann)).status_code == 409
     assert (await client.post("/api/v1/topics", json={"name": ""}, headers=ann)).status_code == 422
+    assert (await client.post("/api/v1/topics", json={"name": "Y"}, headers=bob)).status_code == 403
 
 
 async def test_situation_lifecycle_with_ownership(client: Any, ann: Any, bob: Any) -> None:
@@ -126,7 +129,8 @@ async def test_users_routes(client: Any, ann: Any) -> None:
     assert [u["name"] for u in found] == ["Bob"]
     assert (await client.get("/api/v1/users/search?query=b")).status_code == 422
     other = (await client.get(f"/api/v1/users/{found[0]['id']}", headers=ann)).json()["data"]
-    assert other["email"] == "bob@example.com"
+    assert other["name"] == "Bob"
+    assert "email" not in other  # only the caller sees an email
     listed = await client.get("/api/v1/users/?size=101", headers=ann)
     assert listed.status_code == 422
 

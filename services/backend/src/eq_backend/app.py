@@ -12,11 +12,13 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.response import Redirect
 
 from eq_backend.context import AppContext
 from eq_backend.db.engine import Database, create_engine
+from eq_backend.deadline import DeadlineMiddleware
 from eq_backend.domain.analysis.controllers import AnalysisController
 from eq_backend.domain.analysis.services import AnalysisService
 from eq_backend.domain.auth.controllers import AuthController
@@ -32,6 +34,7 @@ from eq_backend.domain.users.services import UserService
 from eq_backend.edge import EQLitestar, FixedAnswer
 from eq_backend.errors import handle_http_exception, handle_unexpected
 from eq_backend.gauges import run_gauge_refresher
+from eq_backend.metrics_listener import MetricsListener
 from eq_backend.observability import AccessLog, Metrics, configure_logging
 from eq_backend.outbound import OutboundHttp
 from eq_backend.readcache import ReadCaches, listen_for_changes
@@ -60,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if settings is None:
         settings = load_settings()
     configure_logging(settings.log_level, json_lines=not settings.is_dev)
-    db = Database(create_engine(settings), fast_pool_size=settings.db_pool_size)
+    db = Database(create_engine(settings), fast_pool_size=settings.db_pool_size, settings=settings)
     ctx = AppContext(
         settings=settings,
         db=db,
@@ -75,10 +78,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     situation_service = SituationService(db, ctx.read_caches)
     stop = asyncio.Event()
     listener: list[asyncio.Task[None]] = []
+    metrics_port = settings.metrics_listen_port
+    metrics_listener = MetricsListener(ctx.metrics.registry, metrics_port) if metrics_port else None
 
     async def on_startup(app: Litestar) -> None:
         stop.clear()
         await db.open()
+        if metrics_listener is not None:
+            metrics_listener.start()
         ctx.background.append(asyncio.create_task(run_gauge_refresher(ctx, stop)))
         if db.fast is not None and settings.read_cache:
             changes = listen_for_changes(db.fast.conninfo, ctx.read_caches)
@@ -102,6 +109,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 task.cancel()
             ctx.background.clear()
         ctx.access_log.flush()
+        if metrics_listener is not None:
+            metrics_listener.stop()
         await ctx.http.aclose()
         await ctx.redis.close()
         await db.dispose()
@@ -110,15 +119,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         fixed_answers={"/health": FixedAnswer(health_envelope(settings))},
         route_handlers=[
             HealthController,
-            metrics,
             AuthController,
             UserController,
             TopicController,
             SituationController,
             CommentController,
             AnalysisController,
-            openapi_json,
-            docs,
+            # Off the public port where settings say so (docs/security.md).
+            *([metrics] if settings.metrics_listen_port == 0 else []),
+            *([openapi_json, docs] if settings.docs_enabled else []),
         ],
         dependencies={
             "topic_service": _singleton(topic_service),
@@ -127,6 +136,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "comment_service": _singleton(CommentService(db)),
             "analysis_service": _singleton(AnalysisService(db, ctx.redis, ctx.http, settings)),
         },
+        middleware=[DefineMiddleware(DeadlineMiddleware, settings=settings)],
         exception_handlers={HTTPException: handle_http_exception, Exception: handle_unexpected},
         cors_config=CORSConfig(
             allow_origins=settings.allowed_origins,
@@ -134,7 +144,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             allow_methods=["*"],
             allow_headers=["*"],
         ),
-        openapi_config=OpenAPIConfig(title="EQ backend", version="1.0.0", path="/schema"),
+        openapi_config=OpenAPIConfig(title="EQ backend", version="1.0.0", path="/schema")
+        if settings.docs_enabled
+        else None,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         # The hot reads (feed, topic list) take their service from here, not through DI.

@@ -10,7 +10,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from psycopg_pool import PoolTimeout
-from sqlalchemy.exc import DataError, OperationalError, StatementError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 
 from eq_backend.envelope import ErrorEnvelope
 
@@ -149,13 +149,44 @@ def _is_bad_value(exc: Exception) -> bool:
     return isinstance(exc, StatementError) and isinstance(exc.orig, UnicodeError | ValueError)
 
 
+# A write that references a row deleted meanwhile (the check before it saw the row): the
+# client is told what vanished, as if it had arrived a moment later.
+_VANISHED_PARENTS = {
+    "comments_situation_id_fkey": "Situation not found",
+    "reactions_situation_id_fkey": "Situation not found",
+    "answers_situation_id_fkey": "Situation not found",
+}
+
+
+def _vanished_parent(exc: Exception) -> str | None:
+    """For a foreign-key violation: what the client should be told is gone."""
+    if not isinstance(exc, IntegrityError):
+        return None
+    if isinstance(exc.orig, psycopg.errors.ForeignKeyViolation):
+        name = exc.orig.diag.constraint_name or ""
+        return _VANISHED_PARENTS.get(name, "Not found")
+    if "FOREIGN KEY" in str(exc.orig):  # SQLite names no constraint
+        return "Not found"
+    return None
+
+
 def _is_database_down(exc: Exception) -> bool:
     return isinstance(exc, OperationalError | PoolTimeout | psycopg.OperationalError)
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Anything unhandled: logged with its traceback, answered without internals.
-    Values the database refuses are the client's error: 422."""
+    Values the database refuses and over-nested bodies are the client's error (422); a
+    write whose parent was deleted meanwhile is a 404."""
+    if isinstance(exc, RecursionError):
+        # msgspec decodes a request body recursively: a body nested deeper than the
+        # interpreter's recursion limit ends here, before any handler ran.
+        return _envelope_response(
+            422, "Validation error", ["the request body is nested too deeply"]
+        )
+    vanished = _vanished_parent(exc)
+    if vanished is not None:
+        return _envelope_response(404, vanished, [vanished])
     if _is_bad_value(exc):
         logger.info(
             "rejected a value on %s %s: %s", request.method, request.url.path, type(exc).__name__

@@ -15,6 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from eq_backend.settings import Settings
 
 
+def server_options(settings: Settings) -> dict[str, str]:
+    """libpq `options`: a statement that runs longer than DB_STATEMENT_TIMEOUT_SECONDS is
+    cancelled by PostgreSQL itself (a live but slow database; a frozen one is bounded by
+    the request deadline, eq_backend.deadline). Nothing when it is 0: PgBouncer refuses
+    startup options unless told to ignore them (`ignore_startup_parameters = options`)."""
+    millis = int(settings.db_statement_timeout_seconds * 1000)
+    return {"options": f"-c statement_timeout={millis}"} if millis > 0 else {}
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     """One engine per process; SQLite gets foreign keys switched on for every connection."""
     url = make_url(settings.database_url)
@@ -35,7 +44,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=max(2, settings.db_pool_size // 2),
         max_overflow=settings.db_max_overflow,
         pool_recycle=1800,
-        connect_args={"connect_timeout": 5, "application_name": "eq-backend"},
+        pool_timeout=settings.db_pool_timeout_seconds,
+        connect_args={
+            "connect_timeout": 5,
+            "application_name": "eq-backend",
+            **server_options(settings),
+        },
     )
     return create_async_engine(url, **kwargs)
 
@@ -48,7 +62,13 @@ class FastReader:
     several times slower per query than psycopg alone on this machine.
     """
 
-    def __init__(self, engine: AsyncEngine, max_size: int) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        max_size: int,
+        checkout_timeout: float,
+        options: dict[str, str],
+    ) -> None:
         self._dialect = engine.dialect
         self.conninfo = engine.url.set(drivername="postgresql").render_as_string(
             hide_password=False
@@ -58,8 +78,13 @@ class FastReader:
             min_size=1,
             max_size=max(max_size, 1),
             open=False,
-            timeout=10,
-            kwargs={"autocommit": True, "row_factory": namedtuple_row, "connect_timeout": 5},
+            timeout=checkout_timeout,
+            kwargs={
+                "autocommit": True,
+                "row_factory": namedtuple_row,
+                "connect_timeout": 5,
+                **options,
+            },
             name="eq-fast-reads",
         )
         self._compiled: dict[int, tuple[Executable, str, dict[str, Any]]] = {}
@@ -94,12 +119,20 @@ class Database:
     """Hands out connections: autocommit for reads and single statements, `begin()` for
     multi-statement writes. Reads skip BEGIN/ROLLBACK round trips this way."""
 
-    def __init__(self, engine: AsyncEngine, fast_pool_size: int = 10) -> None:
+    def __init__(
+        self, engine: AsyncEngine, fast_pool_size: int = 10, settings: Settings | None = None
+    ) -> None:
         self.engine = engine
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.fast: FastReader | None = None
         if engine.dialect.name == "postgresql":
-            self.fast = FastReader(engine, fast_pool_size)
+            settings = settings or Settings()
+            self.fast = FastReader(
+                engine,
+                fast_pool_size,
+                settings.db_pool_timeout_seconds,
+                server_options(settings),
+            )
 
     async def open(self) -> None:
         """Start the fast read pool (PostgreSQL); called on app startup."""

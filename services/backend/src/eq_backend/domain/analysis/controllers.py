@@ -7,6 +7,7 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
+from eq_backend.deadline import DEADLINE_ADDS
 from eq_backend.deps import provide_caller_id
 from eq_backend.domain.analysis.schemas import AnalyzeIn, AnswerOut, SentimentIn
 from eq_backend.domain.analysis.services import AnalysisService
@@ -20,7 +21,8 @@ class AnalysisController(Controller):
     tags = ["analysis"]  # noqa: RUF012
     dependencies = {"caller_id": Provide(provide_caller_id)}  # noqa: RUF012
 
-    @post("/analyze", status_code=200)
+    # The LLM call has its own deadline, added to the request's (eq_backend.deadline).
+    @post("/analyze", status_code=200, opt={DEADLINE_ADDS: "openai_timeout_seconds"})
     async def analyze(
         self,
         analysis_service: NamedDependency[AnalysisService],

@@ -6,12 +6,14 @@ valid JSON object — is a 502 with the envelope, never a 500.
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from typing import Any
 
 import httpx
+import msgspec
 
+from eq_backend.bounded import OutboundFailure, bounded_request
 from eq_backend.domain.analysis.schemas import PILLARS
 from eq_backend.errors import BadGateway
 from eq_backend.settings import Settings
@@ -30,19 +32,36 @@ SYSTEM_PROMPT = (
 )
 
 
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def _decode(text: str) -> Any:
+    """msgspec's decoder: linear in the text; too deep a nesting is a RecursionError."""
+    try:
+        return msgspec.json.decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+
+
 def first_json_object(text: str) -> dict[str, Any] | None:
-    """The first JSON object embedded in `text` (models wrap JSON in prose or fences)."""
-    decoder = json.JSONDecoder()
-    start = text.find("{")
-    while start != -1:
-        try:
-            value, _ = decoder.raw_decode(text, start)
-        except ValueError:
-            start = text.find("{", start + 1)
-            continue
+    """The JSON object a model's reply carries: the whole reply, else its first fenced
+    block, else the span from its first `{` to its last `}`.
+
+    A constant number of linear parses, whatever the reply: trying every `{` in turn
+    costs the square of the reply's length (a reply of 200,000 `{` froze the server).
+    """
+    stripped = text.strip()
+    candidates = [stripped]
+    fence = _FENCE.search(stripped)
+    if fence:
+        candidates.append(fence.group(1).strip())
+    first, last = stripped.find("{"), stripped.rfind("}")
+    if 0 <= first < last:
+        candidates.append(stripped[first : last + 1])
+    for candidate in candidates:
+        value = _decode(candidate)
         if isinstance(value, dict):
             return value
-        start = text.find("{", start + 1)
     return None
 
 
@@ -77,10 +96,34 @@ def build_messages(context: str, question: str, answer: str) -> list[dict[str, s
     ]
 
 
+def _unusable(reason: str) -> BadGateway:
+    logger.warning("analysis reply unusable: %s", reason)
+    return BadGateway(
+        "Analysis service returned an invalid reply", errors=[f"unusable reply: {reason}"]
+    )
+
+
+def _reply_content(body: bytes) -> str:
+    try:
+        reply = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        raise _unusable("the body is not JSON") from None
+    try:
+        content = reply["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise _unusable("no choices[0].message.content") from None
+    if not isinstance(content, str):
+        raise _unusable("content is not text")
+    return content
+
+
 async def evaluate_answer(
     http: httpx.AsyncClient, settings: Settings, context: str, question: str, answer: str
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """Ask the model; return validated (scores, reasoning) or raise BadGateway."""
+    """Ask the model; return validated (scores, reasoning) or raise BadGateway.
+
+    The whole call, reply included, gets OPENAI_TIMEOUT_SECONDS and at most
+    OPENAI_MAX_REPLY_BYTES."""
     url = settings.openai_base_url.rstrip("/") + "/chat/completions"
     payload = {
         "model": settings.openai_model,
@@ -89,30 +132,30 @@ async def evaluate_answer(
     }
     headers = {"Authorization": f"Bearer {settings.openai_api_key}"}
     try:
-        response = await http.post(
-            url, json=payload, headers=headers, timeout=settings.openai_timeout_seconds
+        reply = await bounded_request(
+            http,
+            "POST",
+            url,
+            json=payload,
+            headers=headers,
+            deadline_seconds=settings.openai_timeout_seconds,
+            max_bytes=settings.openai_max_reply_bytes,
         )
-    except httpx.HTTPError as exc:
-        logger.warning("analysis service unreachable: %s", type(exc).__name__)
+    except OutboundFailure as exc:
+        logger.warning("analysis service failed: %s", exc)
         raise BadGateway(
-            "Analysis service unavailable", errors=["the analysis service did not answer"]
+            "Analysis service unavailable", errors=[f"the analysis service: {exc}"]
         ) from None
-    if response.status_code >= 400:
-        logger.warning("analysis service answered %s", response.status_code)
+    if reply.status_code >= 400:
+        logger.warning("analysis service answered %s", reply.status_code)
         raise BadGateway(
             "Analysis service unavailable",
-            errors=[f"the analysis service answered HTTP {response.status_code}"],
+            errors=[f"the analysis service answered HTTP {reply.status_code}"],
         )
+    found = first_json_object(_reply_content(reply.body))
+    if found is None:
+        raise _unusable("no JSON object in the reply")
     try:
-        content = response.json()["choices"][0]["message"]["content"]
-        if not isinstance(content, str):
-            raise TypeError("content is not text")
-        found = first_json_object(content)
-        if found is None:
-            raise ValueError("no JSON object in the reply")
         return validate_evaluation(found)
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        logger.warning("analysis reply unusable: %s", exc)
-        raise BadGateway(
-            "Analysis service returned an invalid reply", errors=[f"unusable reply: {exc}"]
-        ) from None
+    except ValueError as exc:
+        raise _unusable(str(exc)) from None

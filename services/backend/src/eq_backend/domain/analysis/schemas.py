@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 import msgspec
 
+from eq_backend.text_limits import AnswerText, SentimentText
 from eq_backend.types import DbInt
 
 PILLARS = ("self_awareness", "empathy", "self_regulation", "communication", "decision_making")
@@ -14,11 +14,11 @@ PILLARS = ("self_awareness", "empathy", "self_regulation", "communication", "dec
 
 class AnalyzeIn(msgspec.Struct):
     situation_id: DbInt
-    answer_text: Annotated[str, msgspec.Meta(min_length=1)]
+    answer_text: AnswerText
 
 
 class SentimentIn(msgspec.Struct):
-    content: Annotated[str, msgspec.Meta(min_length=1)]
+    content: SentimentText
 
 
 class Scores(msgspec.Struct):

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect
 
+from eq_backend.deadline import DEADLINE_ADDS
 from eq_backend.deps import app_context
 from eq_backend.domain.auth.google import authorization_url, exchange_code
 from eq_backend.domain.users.services import UserService
@@ -80,7 +81,7 @@ class AuthController(Controller):
             ],
         )
 
-    @get("/callback/google", status_code=307)
+    @get("/callback/google", status_code=307, opt={DEADLINE_ADDS: "google_timeout_seconds"})
     async def callback(
         self,
         request: Request[Any, Any, Any],

@@ -17,6 +17,7 @@ from eq_backend.domain.comments.schemas import (
 from eq_backend.domain.comments.services import CommentService
 from eq_backend.envelope import Envelope, ok
 from eq_backend.types import PathId
+from eq_backend.write_limits import limit_writes
 
 _AUTH = {"caller_id": Provide(provide_caller_id)}
 
@@ -33,7 +34,12 @@ class CommentController(Controller):
             "Comments retrieved successfully", await comment_service.for_situation(situation_id)
         )
 
-    @post("/situations/{situation_id:str}/comments", status_code=200, dependencies=_AUTH)
+    @post(
+        "/situations/{situation_id:str}/comments",
+        status_code=200,
+        dependencies=_AUTH,
+        guards=[limit_writes("comments")],
+    )
     async def create_for_situation(
         self,
         comment_service: NamedDependency[CommentService],
@@ -44,7 +50,12 @@ class CommentController(Controller):
         created = await comment_service.create(caller_id, situation_id, data.content)
         return ok("Comment created successfully", created)
 
-    @post("/situations/comments", status_code=200, dependencies=_AUTH)
+    @post(
+        "/situations/comments",
+        status_code=200,
+        dependencies=_AUTH,
+        guards=[limit_writes("comments")],
+    )
     async def create(
         self,
         comment_service: NamedDependency[CommentService],

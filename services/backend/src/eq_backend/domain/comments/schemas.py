@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 
 from eq_backend.domain.users.schemas import UserBrief
+from eq_backend.text_limits import CommentText
 from eq_backend.types import DbInt
 
-Content = Annotated[str, msgspec.Meta(min_length=1)]
+Content = CommentText
 
 
 class CommentIn(msgspec.Struct):

@@ -30,6 +30,7 @@ from eq_backend.domain.situations.services import SituationService
 from eq_backend.envelope import Envelope, ok
 from eq_backend.errors import Unprocessable
 from eq_backend.types import PathId
+from eq_backend.write_limits import limit_writes
 
 _AUTH = {"caller_id": Provide(provide_caller_id)}
 _OPT = {"viewer_id": Provide(provide_viewer_id)}
@@ -88,7 +89,7 @@ class SituationController(Controller):
     ) -> Envelope[SituationOut]:
         return ok("Situation retrieved successfully", await situation_service.get(situation_id))
 
-    @post("/", status_code=200, dependencies=_AUTH)
+    @post("/", status_code=200, dependencies=_AUTH, guards=[limit_writes("situations")])
     async def create(
         self,
         situation_service: NamedDependency[SituationService],
@@ -97,7 +98,7 @@ class SituationController(Controller):
     ) -> Envelope[SituationOut]:
         return ok("Situation created successfully", await situation_service.create(caller_id, data))
 
-    @post("/contribute", status_code=200, dependencies=_AUTH)
+    @post("/contribute", status_code=200, dependencies=_AUTH, guards=[limit_writes("situations")])
     async def contribute(
         self,
         situation_service: NamedDependency[SituationService],
@@ -138,7 +139,12 @@ class SituationController(Controller):
             "Comments retrieved successfully", await comment_service.for_situation(situation_id)
         )
 
-    @post("/{situation_id:str}/comments", status_code=200, dependencies=_AUTH)
+    @post(
+        "/{situation_id:str}/comments",
+        status_code=200,
+        dependencies=_AUTH,
+        guards=[limit_writes("comments")],
+    )
     async def add_comment(
         self,
         comment_service: NamedDependency[CommentService],
@@ -157,7 +163,12 @@ class SituationController(Controller):
             "Reactions retrieved successfully", await situation_service.reactions(situation_id)
         )
 
-    @post("/{situation_id:str}/reactions", status_code=200, dependencies=_AUTH)
+    @post(
+        "/{situation_id:str}/reactions",
+        status_code=200,
+        dependencies=_AUTH,
+        guards=[limit_writes("reactions")],
+    )
     async def react(
         self,
         situation_service: NamedDependency[SituationService],

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 import msgspec
 
 from eq_backend.domain.users.schemas import UserBrief
+from eq_backend.text_limits import ImageUrl, SituationContext, SituationQuestion
 from eq_backend.types import DbInt
-
-NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 
 class SituationOut(msgspec.Struct):
@@ -81,22 +80,22 @@ class Feed(msgspec.Struct):
 
 
 class SituationIn(msgspec.Struct):
-    context: NonEmpty
-    question: NonEmpty
+    context: SituationContext
+    question: SituationQuestion
     topic_id: DbInt | None = None
 
 
 class ContributeIn(msgspec.Struct):
-    context: NonEmpty
-    question: NonEmpty
+    context: SituationContext
+    question: SituationQuestion
     topic_id: DbInt | None = None
-    image_url: str | None = None
+    image_url: ImageUrl | None = None
 
 
 class SituationUpdate(msgspec.Struct):
-    context: NonEmpty | msgspec.UnsetType = msgspec.UNSET
-    question: NonEmpty | msgspec.UnsetType = msgspec.UNSET
-    image_url: str | msgspec.UnsetType | None = msgspec.UNSET
+    context: SituationContext | msgspec.UnsetType = msgspec.UNSET
+    question: SituationQuestion | msgspec.UnsetType = msgspec.UNSET
+    image_url: ImageUrl | msgspec.UnsetType | None = msgspec.UNSET
     topic_id: DbInt | msgspec.UnsetType | None = msgspec.UNSET
 
 

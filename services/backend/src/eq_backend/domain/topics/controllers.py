@@ -1,4 +1,4 @@
-"""/api/v1/topics"""
+"""/api/v1/topics: anyone reads; only administrators (ADMIN_EMAILS) write."""
 # Path ids are declared `:str` and typed `int` in the handler: a non-integer id is then a
 # 422 validation error instead of an unmatched route (404).
 
@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post, put
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
-from eq_backend.deps import provide_caller_id
+from eq_backend.authz import ADMIN_ONLY
 from eq_backend.domain.situations.schemas import SituationOut
 from eq_backend.domain.topics.schemas import TopicIn, TopicOut
 from eq_backend.domain.topics.services import TopicService
@@ -34,32 +34,30 @@ class TopicController(Controller):
     ) -> Envelope[TopicOut]:
         return ok("Topic retrieved successfully", await topic_service.get(topic_id))
 
-    @post("/", status_code=200, dependencies={"caller_id": Provide(provide_caller_id)})
+    @post("/", status_code=200, dependencies=ADMIN_ONLY)
     async def create_topic(
         self,
         topic_service: NamedDependency[TopicService],
-        caller_id: NamedDependency[int],
+        admin_id: NamedDependency[int],
         data: JSONBody[TopicIn],
     ) -> Envelope[TopicOut]:
         return ok("Topic created successfully", await topic_service.create(data.name))
 
-    @put("/{topic_id:str}", dependencies={"caller_id": Provide(provide_caller_id)})
+    @put("/{topic_id:str}", dependencies=ADMIN_ONLY)
     async def update_topic(
         self,
         topic_service: NamedDependency[TopicService],
-        caller_id: NamedDependency[int],
+        admin_id: NamedDependency[int],
         topic_id: PathId,
         data: JSONBody[TopicIn],
     ) -> Envelope[TopicOut]:
         return ok("Topic updated successfully", await topic_service.update(topic_id, data.name))
 
-    @delete(
-        "/{topic_id:str}", status_code=200, dependencies={"caller_id": Provide(provide_caller_id)}
-    )
+    @delete("/{topic_id:str}", status_code=200, dependencies=ADMIN_ONLY)
     async def delete_topic(
         self,
         topic_service: NamedDependency[TopicService],
-        caller_id: NamedDependency[int],
+        admin_id: NamedDependency[int],
         topic_id: PathId,
     ) -> Envelope[None]:
         await topic_service.delete(topic_id)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import msgspec
+
+from eq_backend.text_limits import TopicName
 
 
 class TopicIn(msgspec.Struct, forbid_unknown_fields=False):
-    name: Annotated[str, msgspec.Meta(min_length=1)]
+    name: TopicName
 
 
 class TopicOut(msgspec.Struct):

@@ -19,8 +19,10 @@ class MeOut(msgspec.Struct):
 
 
 class ProfileOut(msgspec.Struct):
+    """`email` is present only in the caller's own profile (absent, not null, otherwise)."""
+
     id: int
     name: str | None
-    email: str | None
     picture: str | None
     bio: str | None
+    email: str | msgspec.UnsetType | None = msgspec.UNSET

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from sqlalchemy import func, insert, select, update
 
 from eq_backend.db.engine import Database
@@ -35,7 +36,7 @@ class UserService:
         return MeOut(id=row.id, email=row.email, name=row.name, picture=row.picture)
 
     async def profile(self, user_id: int, caller_id: int) -> ProfileOut:
-        """A user's profile (the route needs auth, so it is not a public payload)."""
+        """A user's profile; its email only when it is the caller's own."""
         async with self.db.connect() as conn:
             row = (
                 await conn.execute(
@@ -49,9 +50,9 @@ class UserService:
         return ProfileOut(
             id=row.id,
             name=row.name,
-            email=row.email,
             picture=row.picture,
             bio=row.bio,
+            email=row.email if user_id == caller_id else msgspec.UNSET,
         )
 
     async def search(self, text: str | None, offset: int, limit: int) -> list[UserBrief]:
