@@ -81,6 +81,7 @@ def base_env(oidc: FakeOidcProvider, llm: FakeLlm) -> dict[str, str]:
         "OPENAI_MODEL": "test-model",
         "OPENAI_TIMEOUT_SECONDS": "2",
         "ANALYZE_RATE_LIMIT": "1000/minute",
+        "COOKIE_SECURE": "true",
         "FRONTEND_URL": FRONTEND_URL,
         "CORS_ORIGINS": '["http://frontend.test"]',
         "ENVIRONMENT": "test",
