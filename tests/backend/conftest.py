@@ -214,6 +214,20 @@ def app_client_factory() -> Callable[[dict[str, str]], Any]:
     return factory
 
 
+@pytest.fixture(scope="module")
+def replica_factory() -> Callable[[dict[str, str]], Any]:
+    """Another app on an env (a second replica) and its API: `async with f(env) as (app, api)`."""
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def factory(env: dict[str, str]) -> AsyncIterator[tuple[Any, Api]]:
+        app = make_app(env)
+        async for client in _api_for(app):
+            yield app, client
+
+    return factory
+
+
 @pytest.fixture
 def user(db: psycopg.Connection) -> User:
     return create_user(db)
