@@ -19,9 +19,8 @@ def _child(fd: int) -> None:
     from eq_backend.app import create_app
     from eq_backend.settings import load_settings
 
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(load_settings()),
-        fd=fd,
         loop="uvloop",
         http="httptools",
         lifespan="on",
@@ -29,6 +28,10 @@ def _child(fd: int) -> None:
         access_log=False,
         server_header=False,
     )
+    # The inherited socket as what it is (TCP). uvicorn's own `fd=` takes any descriptor
+    # for a UNIX socket, and then nothing sets TCP_NODELAY on the connections: every
+    # response would wait for the client's delayed ACK.
+    uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
 
 
 def _parent(count: int, host: str, port: int) -> int:
