@@ -240,6 +240,7 @@ def feed_at_edge(ctx: AppContext, situation_service: SituationService) -> EdgeRe
         cookie, authorization = _header(scope, b"cookie"), _header(scope, b"authorization")
         if query is None or cookie is False or authorization is False:
             return None
+        # Litestar's own parser (what Request.cookies uses): the same token either way.
         cookie_token = parse_cookie_string(cookie).get("access_token") if cookie else None
         token = token_from(cookie_token, authorization or None)  # type: ignore[arg-type]
         viewer_id = await user_for_token(ctx, token, required=False)
