@@ -61,6 +61,7 @@ def test_remembering_too_many_drops_drops_everything() -> None:
 
 def test_notifications_go_to_row_handlers_and_table_caches() -> None:
     caches = _serving()
+    caches.rows_announced = True  # the listener found the row triggers
     topics = caches.add({"topics"}, max_entries=4)
     heard: list[tuple[str, list[str] | None]] = []
     caches.on_rows("reactions", lambda keys: heard.append(("reactions", keys)))
@@ -77,3 +78,11 @@ def test_notifications_go_to_row_handlers_and_table_caches() -> None:
     assert len(topics) == 0
     caches.wrote("reactions")  # a local write not tracked by row: every row of it
     assert heard[-1] == ("reactions", None)
+
+
+def test_without_row_triggers_a_table_name_drops_every_row() -> None:
+    caches = _serving()  # rows_announced stays False: an older schema
+    heard: list[list[str] | None] = []
+    caches.on_rows("comments", heard.append)
+    caches.heard("comments")
+    assert heard == [None]

@@ -8,6 +8,8 @@ What keeps a cached answer from going stale:
   on situation 17). `listen_for_changes` holds a LISTEN connection: a table name drops the
   caches that read the table (`ReadCache`), a row notification drops only the entries of
   those rows (`KeyedCache`, through the handler its owner registered for the table).
+  Where the row triggers are missing (a schema older than the code), a table name drops
+  every row of its table instead.
 - A cache serves only while that connection is up. When it drops, every cache is emptied
   and bypassed (reads go to the database, as without a cache) until LISTEN is back.
 - A write of this process drops what it changed as soon as it commits (the services do),
@@ -27,13 +29,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import psycopg
 
 logger = logging.getLogger("eq_backend.readcache")
 
 CHANNEL = "eq_table_changes"
+ROW_TRIGGERS_INSTALLED = "SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'notify_row_keys')"
 # How often an idle LISTEN connection is checked (a silently dead one would hear nothing).
 PING_EVERY_SECONDS = 5.0
 PING_TIMEOUT_SECONDS = 2.0
@@ -128,6 +131,9 @@ class ReadCaches:
         self._table_handlers: dict[str, list[Callable[[], None]]] = {}
         self._drops = 0
         self.enabled = False
+        # Whether the database sends row notifications (migration b6e1d9a3c7f4); until
+        # the listener has checked, a table name drops every row of the table.
+        self.rows_announced = False
         # The payload of the newest notification (tests send a marker and wait for it).
         self.last_heard: str | None = None
 
@@ -168,6 +174,9 @@ class ReadCaches:
                 handler(None if keys == "*" else keys.split(","))
         elif table not in self._row_handlers:
             self.table_changed(table)
+        elif not self.rows_announced:
+            # A database without the row triggers: the table name is all there is.
+            self.wrote(table)
 
     def table_changed(self, table: str) -> None:
         """Drop everything that read `table` (the table-name notification)."""
@@ -196,6 +205,12 @@ class ReadCaches:
         self.invalidate_all()
 
 
+async def _rows_announced(conn: psycopg.AsyncConnection[Any]) -> bool:
+    cursor = await conn.execute(ROW_TRIGGERS_INSTALLED)
+    row = await cursor.fetchone()
+    return bool(row and row[0])
+
+
 async def listen_for_changes(conninfo: str, caches: ReadCaches) -> None:
     """LISTEN until cancelled; the caches are enabled exactly while the connection is up."""
     retry = 0.5
@@ -206,6 +221,7 @@ async def listen_for_changes(conninfo: str, caches: ReadCaches) -> None:
                 conninfo, autocommit=True, connect_timeout=5, application_name="eq-backend-listen"
             ) as conn:
                 await conn.execute(f"LISTEN {CHANNEL}")
+                caches.rows_announced = await _rows_announced(conn)
                 caches.set_enabled(True)
                 if failing:
                     logger.info("table change notifications back; read caches on")
