@@ -10,7 +10,8 @@ through before Litestar routes it.
   visitor make all the time. Only requests without an `Origin` header are answered here;
   browsers' cross-origin calls take the routed handler, which adds the CORS headers. Both
   paths send the same status, headers and body (tests/backend compare them). A read the
-  edge cannot answer exactly as the route would (an odd query string) is routed.
+  edge cannot answer exactly as the route would (an odd query string), or that fails (the
+  database down), is routed: Litestar's error handlers answer it.
 - Situation and comment writes tell the read caches what they changed themselves, row by
   row. Other successful writes (topics, profiles) drop what reads the tables their routes
   can change, before the response starts, so whoever wrote reads their own write at once.
