@@ -83,7 +83,7 @@ _REACTIONS_WITH_USER = select(
 
 # PostgreSQL: a reaction in ONE statement, run in autocommit (so atomic): the insert takes
 # its situation from a select, so a missing situation inserts nothing and returns no row
-# (a 404), and the author's public fields come back with it. The same steps as the
+# (a 404), and the reacting user's public fields come back with it. The same steps as the
 # transaction below without its four extra round trips, on the feed's busiest write.
 _PG_REACT = text(
     """
