@@ -3,8 +3,11 @@
 One uvicorn worker (`python -m eq_backend run`, ENVIRONMENT=production, JSON logs at the
 default LOG_LEVEL=INFO) against a throwaway PostgreSQL and Redis, seeded with a realistic
 data set; wrk drives it from another process at 32 connections. A bare ASGI app on the
-same uvicorn config, in the same run, is the ceiling. Records, never asserts: writes
-docs/benchmarks/backend.json and regenerates the backend section of docs/benchmarks.md.
+same uvicorn config, in the same run, is the ceiling. Besides reads, the feed is driven with
+10% writes (reactions and comments), by one and by two worker processes, and a second
+replica on the same database measures how soon it shows a write acknowledged by the first.
+Records, never asserts: writes docs/benchmarks/backend.json and regenerates the backend
+section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -43,7 +46,16 @@ TARGETS = {
     "topics_rps": 3000.0,
     "feed_rps": 1000.0,
     "rss_mb": 150.0,
+    "mixed_rps": 4000.0,
+    "mixed_p99_ms": 25.0,
+    "feed_uncached_rps": 2500.0,
+    "replica_visible_p99_ms": 50.0,
+    "two_workers_vs_one": 1.7,
 }
+# Targets met by staying at or under the figure; the others by reaching it.
+AT_MOST = frozenset({"rss_mb", "mixed_p99_ms", "replica_visible_p99_ms"})
+WRITE_SHARE = 0.10  # of the mixed workload's requests
+REPLICA_WRITES = 1000
 SLICES = 5  # per round, alternating bare ASGI and /health
 DATA = {"users": 50, "situations": 2500, "comments_per_situation": 3, "max_reactions": 6}
 
@@ -67,6 +79,7 @@ def _wrk(
     threads: int,
     conns: int,
     script: Path | None = None,
+    pinned: bool = True,
 ) -> dict[str, Any]:
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds:g}s", "--latency", "--timeout", "5s"]
     for k, v in headers.items():
@@ -74,7 +87,10 @@ def _wrk(
     if script is not None:
         cmd += ["-s", str(script)]
     out = subprocess.run(
-        _on_cpu(WRK_CPU, [*cmd, url]), capture_output=True, text=True, check=True
+        _on_cpu(WRK_CPU, [*cmd, url]) if pinned else [*cmd, url],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return parse_wrk(out)
 
@@ -173,7 +189,9 @@ def _seed(pg: PostgresServer, db: str) -> dict[str, int]:
         (email,) = conn.execute(
             "SELECT email FROM users WHERE email LIKE 'bench%%' ORDER BY id LIMIT 1"
         ).fetchone()  # type: ignore[misc]
+        lowest, highest = conn.execute("SELECT min(id), max(id) FROM situations").fetchone()  # type: ignore[misc]
     counts["_email"] = email  # type: ignore[assignment]
+    counts["_ids"] = (lowest, highest)  # type: ignore[assignment]
     return counts
 
 
@@ -203,6 +221,100 @@ def _feed_script(path: Path, now: int) -> Path:
     return path
 
 
+def _cookies(now: int) -> list[str]:
+    return [
+        "access_token="
+        + jwt.encode(
+            {"sub": f"bench{g}@example.test", "iat": now, "exp": now + 3600},
+            SECRET,
+            algorithm="HS256",
+        )
+        for g in range(1, DATA["users"] + 1)
+    ]
+
+
+def _mixed_script(path: Path, now: int, ids: tuple[int, int]) -> Path:
+    """The feed script's reads, with WRITE_SHARE of the requests replaced by writes of the
+    same users on random situations: half reactions (upvote or downvote, so a user's
+    reaction keeps changing), half comments."""
+    cookies = _cookies(now)
+    path.write_text(
+        "local cookies = {" + ", ".join(f'"{c}"' for c in cookies) + "}\n"
+        f"local lowest, highest, writes = {ids[0]}, {ids[1]}, {WRITE_SHARE}\n"
+        "local json = {['Content-Type'] = 'application/json'}\n"
+        "local n = 0\n"
+        "request = function()\n"
+        "  n = n + 1\n"
+        "  local cookie = cookies[1 + n % #cookies]\n"
+        "  local roll = math.random()\n"
+        "  if roll < writes then\n"
+        "    local headers = {['Cookie'] = cookie, ['Content-Type'] = 'application/json'}\n"
+        "    local path = '/api/v1/situations/' .. math.random(lowest, highest)\n"
+        "    if roll < writes / 2 then\n"
+        "      local kind = math.random() < 0.5 and 'upvote' or 'downvote'\n"
+        "      return wrk.format('POST', path .. '/reactions', headers,\n"
+        "        '{\"reaction_type\":\"' .. kind .. '\"}')\n"
+        "    end\n"
+        "    return wrk.format('POST', path .. '/comments', headers,\n"
+        "      '{\"content\":\"bench comment ' .. n .. '\"}')\n"
+        "  end\n"
+        "  local page = 1 + math.floor(n / #cookies) % 5\n"
+        '  return wrk.format("GET", "/api/v1/situations/feed?limit=10&page=" .. page,\n'
+        '    {["Cookie"] = cookie})\n'
+        "end\n"
+    )
+    return path
+
+
+def _replica_visibility(
+    writer: str, reader: str, now: int, writes: int = REPLICA_WRITES
+) -> dict[str, Any]:
+    """Read-your-writes across replicas: each write (a user's reaction on a situation of
+    the first page, flipped between upvote and downvote) is acknowledged by `writer`; then
+    `reader` is polled until its feed shows it. Milliseconds from the acknowledgement to the
+    first read of `reader` that shows the write."""
+    cookies = _cookies(now)
+    waits: list[float] = []
+    first_read = 0
+    with httpx.Client(timeout=10) as a, httpx.Client(timeout=10) as b:
+        feed = f"{reader}/api/v1/situations/feed?limit=10&page=1"
+        ids = [item["id"] for item in b.get(feed).json()["data"]["items"]]
+        for i in range(writes):
+            cookie = {"Cookie": cookies[i % len(cookies)]}
+            situation = ids[(i // len(cookies)) % len(ids)]
+            current = next(
+                item["user_reaction"]
+                for item in b.get(feed, headers=cookie).json()["data"]["items"]
+                if item["id"] == situation
+            )
+            kind = "downvote" if current == "upvote" else "upvote"
+            resp = a.post(
+                f"{writer}/api/v1/situations/{situation}/reactions",
+                json={"reaction_type": kind},
+                headers=cookie,
+            )
+            resp.raise_for_status()
+            acknowledged = time.perf_counter()
+            reads = 0
+            while True:
+                reads += 1
+                items = b.get(feed, headers=cookie).json()["data"]["items"]
+                if any(it["id"] == situation and it["user_reaction"] == kind for it in items):
+                    break
+                if time.perf_counter() - acknowledged > 5:
+                    raise SystemExit(f"replica never showed write {i} on situation {situation}")
+            waits.append((time.perf_counter() - acknowledged) * 1000)
+            first_read += reads == 1
+    waits.sort()
+    return {
+        "writes": writes,
+        "p50_ms": round(statistics.median(waits), 3),
+        "p99_ms": round(waits[int(0.99 * (len(waits) - 1))], 3),
+        "max_ms": round(waits[-1], 3),
+        "shown_by_first_read": first_read,
+    }
+
+
 def _rss_mb(pid: int) -> float:
     # With one worker, uvicorn serves in the process it was started as.
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -212,10 +324,10 @@ def _rss_mb(pid: int) -> float:
 
 
 def _start(
-    cmd: list[str], env: dict[str, str], cwd: Path, log: Path, port: int
+    cmd: list[str], env: dict[str, str], cwd: Path, log: Path, port: int, pinned: bool = True
 ) -> subprocess.Popen:
     proc = subprocess.Popen(
-        _on_cpu(SERVER_CPU, cmd),
+        _on_cpu(SERVER_CPU, cmd) if pinned else cmd,
         env=env,
         cwd=str(cwd),
         stdout=log.open("wb"),
@@ -304,7 +416,14 @@ def _git_sha() -> str:
     return res.stdout.strip()
 
 
-def run(seconds: int, warmup: int, threads: int, conns: int, rounds: int) -> dict[str, Any]:
+def run(
+    seconds: int,
+    warmup: int,
+    threads: int,
+    conns: int,
+    rounds: int,
+    only: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
     for tool in ("wrk",):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} not found: apt-get install {tool}")
@@ -343,80 +462,95 @@ def run(seconds: int, warmup: int, threads: int, conns: int, rounds: int) -> dic
             )
         counts = _seed(pg, "eq_bench")
         email = counts.pop("_email")
+        ids: tuple[int, int] = counts.pop("_ids")  # type: ignore[assignment]
         now = int(time.time())
         token = jwt.encode({"sub": email, "iat": now, "exp": now + 3600}, SECRET, algorithm="HS256")
         feed_script = _feed_script(work / "feed.lua", now)
+        mixed_script = _mixed_script(work / "mixed.lua", now, ids)
         print(f"data: {counts}", flush=True)
 
-        # Both servers run side by side; every round measures the four targets back to back,
-        # so a burst of other work on the machine hits one round, not one endpoint.
-        port = free_port()
-        bare = _start(
-            [sys.executable, "-m", "benchmarks.bare_asgi", "127.0.0.1", str(port)],
+        # The servers run side by side; every round measures every row back to back, so a
+        # burst of other work on the machine hits one round, not one endpoint.
+        def server(
+            name: str, cmd: list[str], server_env: dict[str, str], pinned: bool = True
+        ) -> tuple[subprocess.Popen[bytes], str]:
+            port = free_port()
+            proc = _start(
+                [part.replace("{port}", str(port)) for part in cmd],
+                server_env,
+                work,
+                work / f"{name}.log",
+                port,
+                pinned,
+            )
+            procs.append(proc)
+            return proc, f"http://127.0.0.1:{port}"
+
+        app_cmd = [sys.executable, "-m", "eq_backend", "run", "--port", "{port}"]
+        bench_env = {**env, "PYTHONPATH": str(ROOT)}
+        _, bare_url = server(
+            "bare",
+            [sys.executable, "-m", "benchmarks.bare_asgi", "127.0.0.1", "{port}"],
             {**base, "PYTHONPATH": str(ROOT)},
-            ROOT,
-            work / "bare.log",
-            port,
         )
-        procs.append(bare)
-        bare_url = f"http://127.0.0.1:{port}/"
-        port = free_port()
-        app = _start(
-            [sys.executable, "-m", "eq_backend", "run", "--host", "127.0.0.1", "--port", str(port)],
-            env,
-            work,
-            work / "app.log",
-            port,
-        )
-        procs.append(app)
-        base_url = f"http://127.0.0.1:{port}"
+        app, base_url = server("app", app_cmd, env)
         # The same app with READ_CACHE=false: what every read costs when it is a miss.
-        port = free_port()
-        uncached = _start(
-            [sys.executable, "-m", "eq_backend", "run", "--host", "127.0.0.1", "--port", str(port)],
-            {**env, "READ_CACHE": "false"},
-            work,
-            work / "app-uncached.log",
-            port,
-        )
-        procs.append(uncached)
-        uncached_url = f"http://127.0.0.1:{port}"
+        _, uncached_url = server("app-uncached", app_cmd, {**env, "READ_CACHE": "false"})
+        # One and two processes behind one socket, left to the scheduler with wrk: the
+        # scaling figure (pinning one server to one CPU would hide a second worker).
+        workers = [sys.executable, "-m", "benchmarks.workers"]
+        _, one_url = server("one-worker", [*workers, "1", "127.0.0.1", "{port}"], bench_env, False)
+        _, two_url = server("two-workers", [*workers, "2", "127.0.0.1", "{port}"], bench_env, False)
         cookie = {"Cookie": f"access_token={token}"}
-        endpoints: dict[str, tuple[str, dict[str, str], Path | None]] = {
-            "bare_asgi": (bare_url, {}, None),
-            "health": (base_url + "/health", {}, None),
-            "topics": (base_url + "/api/v1/topics/", {}, None),
-            "feed": (base_url + "/api/v1/situations/feed?limit=10", cookie, feed_script),
-            "topics_uncached": (uncached_url + "/api/v1/topics/", {}, None),
-            "feed_uncached": (
-                uncached_url + "/api/v1/situations/feed?limit=10",
-                cookie,
-                feed_script,
-            ),
+        feed_path = "/api/v1/situations/feed?limit=10"
+        # name -> (url, headers, wrk script, wrk pinned)
+        endpoints: dict[str, tuple[str, dict[str, str], Path | None, bool]] = {
+            "bare_asgi": (bare_url + "/", {}, None, True),
+            "health": (base_url + "/health", {}, None, True),
+            "topics": (base_url + "/api/v1/topics/", {}, None, True),
+            "feed": (base_url + feed_path, cookie, feed_script, True),
+            "topics_uncached": (uncached_url + "/api/v1/topics/", {}, None, True),
+            "feed_uncached": (uncached_url + feed_path, cookie, feed_script, True),
+            "mixed": (base_url + feed_path, cookie, mixed_script, True),
+            "mixed_one_worker": (one_url + feed_path, cookie, mixed_script, False),
+            "mixed_two_workers": (two_url + feed_path, cookie, mixed_script, False),
         }
-        for name, (url, headers, script) in endpoints.items():
+        if only:
+            endpoints = {k: v for k, v in endpoints.items() if k in only}
+        for name, (url, headers, script, pinned) in endpoints.items():
             probe = httpx.get(url, headers=headers, timeout=10)
             if probe.status_code != 200:
                 raise SystemExit(f"{url} answered {probe.status_code}: {probe.text[:300]}")
-            if name == "feed":
+            if name.startswith(("feed", "mixed")):
                 assert len(probe.json()["data"]["items"]) == 10, probe.text[:300]
-            _wrk(url, warmup, headers, threads, conns, script)
+            _wrk(url, warmup, headers, threads, conns, script, pinned)
         per_round: dict[str, list[dict[str, Any]]] = {name: [] for name in endpoints}
+        paired_names = [n for n in ("bare_asgi", "health") if n in endpoints]
         for r in range(rounds):
             # The ceiling and /health alternate in short slices: a drift in what the machine
             # gives (other tenants, clocks) then hits both sides of the ratio alike.
-            paired: dict[str, list[dict[str, Any]]] = {"bare_asgi": [], "health": []}
+            paired: dict[str, list[dict[str, Any]]] = {name: [] for name in paired_names}
             for _ in range(SLICES):
                 for name, slices in paired.items():
-                    url, headers, script = endpoints[name]
-                    slices.append(_wrk(url, seconds / SLICES, headers, threads, conns, script))
+                    url, headers, script, pinned = endpoints[name]
+                    slices.append(
+                        _wrk(url, seconds / SLICES, headers, threads, conns, script, pinned)
+                    )
             for name, slices in paired.items():
                 per_round[name].append(_merge_slices(slices))
-            for name in ("topics", "feed", "topics_uncached", "feed_uncached"):
-                url, headers, script = endpoints[name]
-                per_round[name].append(_wrk(url, seconds, headers, threads, conns, script))
+            for name, (url, headers, script, pinned) in endpoints.items():
+                if name not in paired:
+                    per_round[name].append(
+                        _wrk(url, seconds, headers, threads, conns, script, pinned)
+                    )
             for name in endpoints:
                 print(f"round {r + 1} {name}: {per_round[name][-1]}", flush=True)
+        replica: dict[str, Any] | None = None
+        if not only or "replica" in only:
+            # A second replica of the cached app on the same database, written to by the first.
+            _, replica_url = server("app-replica", app_cmd, env)
+            replica = _replica_visibility(base_url, replica_url, now)
+            print(f"replica: {replica}", flush=True)
         rss = _rss_mb(app.pid)
     finally:
         for p in procs:
@@ -426,23 +560,45 @@ def run(seconds: int, warmup: int, threads: int, conns: int, rounds: int) -> dic
         shutil.rmtree(work, ignore_errors=True)
 
     results = {name: _median(rows) for name, rows in per_round.items()}
-    ratio = statistics.median(
-        h["rps"] / b["rps"]
-        for h, b in zip(per_round["health"], per_round["bare_asgi"], strict=True)
-    )
-    measured = {
-        "health_vs_bare": round(ratio, 3),
-        "topics_rps": results["topics"]["rps"],
-        "feed_rps": results["feed"]["rps"],
-        "rss_mb": rss,
-    }
+    measured: dict[str, float] = {"rss_mb": rss}
+    if "health" in per_round and "bare_asgi" in per_round:
+        measured["health_vs_bare"] = round(
+            statistics.median(
+                h["rps"] / b["rps"]
+                for h, b in zip(per_round["health"], per_round["bare_asgi"], strict=True)
+            ),
+            3,
+        )
+    for key, name, field in (
+        ("topics_rps", "topics", "rps"),
+        ("feed_rps", "feed", "rps"),
+        ("mixed_rps", "mixed", "rps"),
+        ("mixed_p99_ms", "mixed", "p99_ms"),
+        ("feed_uncached_rps", "feed_uncached", "rps"),
+    ):
+        if name in results:
+            measured[key] = results[name][field]
+    if "mixed_one_worker" in per_round and "mixed_two_workers" in per_round:
+        # Per round, as for /health: both sides of the ratio under the same conditions.
+        measured["two_workers_vs_one"] = round(
+            statistics.median(
+                two["rps"] / one["rps"]
+                for one, two in zip(
+                    per_round["mixed_one_worker"], per_round["mixed_two_workers"], strict=True
+                )
+            ),
+            3,
+        )
+    if replica is not None:
+        measured["replica_visible_p99_ms"] = replica["p99_ms"]
     targets = {
         k: {
             "target": TARGETS[k],
             "measured": measured[k],
-            "met": measured[k] <= TARGETS[k] if k == "rss_mb" else measured[k] >= TARGETS[k],
+            "met": measured[k] <= TARGETS[k] if k in AT_MOST else measured[k] >= TARGETS[k],
         }
         for k in TARGETS
+        if k in measured
     }
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -462,10 +618,18 @@ def run(seconds: int, warmup: int, threads: int, conns: int, rounds: int) -> dic
                 else ""
             ),
             "feed_auth": "access_token cookie of each of the seeded users in turn, pages 1-5",
+            "mixed": f"the feed requests with {WRITE_SHARE:.0%} of them replaced by writes of "
+            "the same users on random situations: half reactions (upvote or downvote), half "
+            "comments",
+            "workers": "mixed workload on 1 and on 2 processes sharing one socket "
+            "(python -m benchmarks.workers), servers and wrk left to the scheduler",
+            "replica": f"{REPLICA_WRITES} reactions written through the cached app, the "
+            "second replica polled until its feed shows each one, nothing else running",
             "data": counts,
         },
         "results": results,
         "rounds": per_round,
+        "replica_read_your_writes": replica,
         "rss_mb_after_run": rss,
         # Other work on the machine competes for the same 2 cores: say how busy it was.
         "load_average_1_5_15": {
@@ -476,26 +640,37 @@ def run(seconds: int, warmup: int, threads: int, conns: int, rounds: int) -> dic
     }
 
 
+FEED_REQUEST = "GET /api/v1/situations/feed?limit=10&page=1..5 (50 users' cookies)"
+MIXED_REQUEST = "feed as above, 10% POST reactions/comments on random situations"
+ROWS = (
+    ("bare_asgi", "bare ASGI (ceiling)", "GET /"),
+    ("health", "health", "GET /health"),
+    ("topics", "topics", "GET /api/v1/topics/"),
+    ("feed", "feed (cached)", FEED_REQUEST),
+    ("topics_uncached", "topics, READ_CACHE=false (every read a miss)", "GET /api/v1/topics/"),
+    ("feed_uncached", "feed, READ_CACHE=false (every read a miss)", FEED_REQUEST),
+    ("mixed", "feed with 10% writes (mixed)", MIXED_REQUEST),
+    ("mixed_one_worker", "mixed, 1 worker, unpinned", MIXED_REQUEST),
+    ("mixed_two_workers", "mixed, 2 workers, unpinned", MIXED_REQUEST),
+)
+TARGET_NAMES = {
+    "health_vs_bare": ("/health vs bare ASGI", "{:.0%}", "≥"),
+    "topics_rps": ("topics req/s", "{:,.0f}", "≥"),
+    "feed_rps": ("feed req/s (cached)", "{:,.0f}", "≥"),
+    "rss_mb": ("worker RSS after the run", "{:.0f} MB", "≤"),
+    "mixed_rps": ("mixed req/s", "{:,.0f}", "≥"),
+    "mixed_p99_ms": ("mixed p99", "{:.1f} ms", "≤"),
+    "feed_uncached_rps": ("feed req/s, every read a miss", "{:,.0f}", "≥"),
+    "replica_visible_p99_ms": ("write visible on the other replica, p99", "{:.1f} ms", "≤"),
+    "two_workers_vs_one": ("2 workers vs 1 (mixed, unpinned)", "{:.2f}×", "≥"),
+}
+
+
 def render_section(report: dict[str, Any]) -> str:
     r, t = report["results"], report["targets"]
     m, v = report["machine"], report["versions"]
     load = report["load_average_1_5_15"]
-    rows = [
-        ("bare ASGI (ceiling)", "GET /", r["bare_asgi"]),
-        ("health", "GET /health", r["health"]),
-        ("topics", "GET /api/v1/topics/", r["topics"]),
-        ("feed", "GET /api/v1/situations/feed?limit=10&page=1..5 (50 users' cookies)", r["feed"]),
-        (
-            "topics, READ_CACHE=false (every read a miss)",
-            "GET /api/v1/topics/",
-            r["topics_uncached"],
-        ),
-        (
-            "feed, READ_CACHE=false (every read a miss)",
-            "GET /api/v1/situations/feed?limit=10&page=1..5 (50 users' cookies)",
-            r["feed_uncached"],
-        ),
-    ]
+    config = report["config"]
     lines = [
         BEGIN,
         "## Backend",
@@ -507,37 +682,43 @@ def render_section(report: dict[str, Any]) -> str:
         f"Python {v['python']}, Litestar {v['litestar']}, uvicorn {v['uvicorn']}, "
         f"{v['postgres']}, {v['redis_server'].split(' sha=')[0]}, {v['wrk'].split(' [')[0]}.",
         "",
-        f"Setup: {report['config']['server']}, ENVIRONMENT=production, LOG_LEVEL "
-        f"{report['config']['log_level']}; {report['config']['load']}; wrk, the app, PostgreSQL "
+        f"Setup: {config['server']}, ENVIRONMENT=production, LOG_LEVEL "
+        f"{config['log_level']}; {config['load']}; wrk, the app, PostgreSQL "
         "and Redis share the same cores (load average before/after the run: "
         f"{load['before'][0]} / {load['after'][0]}"
-        "). Data: " + ", ".join(f"{n:,} {k}" for k, n in report["config"]["data"].items()) + ".",
+        "). Data: " + ", ".join(f"{n:,} {k}" for k, n in config["data"].items()) + ". "
+        f"Mixed: {config['mixed']}. Workers: {config['workers']}.",
         "",
-        "Medians over the rounds; /health vs bare ASGI is the median of per-round ratios.",
+        "Medians over the rounds; /health vs bare ASGI and 2 workers vs 1 are medians of "
+        "per-round ratios.",
         "",
         "| endpoint | request | req/s | p50 ms | p99 ms | non-2xx |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    for name, req, res in rows:
-        lines.append(
-            f"| {name} | `{req}` | {res['rps']:,.0f} | {res['p50_ms']:.2f} | {res['p99_ms']:.2f} "
-            f"| {res['non_2xx']} |"
-        )
-    lines += [
-        "",
-        "| target | wanted | measured | met |",
-        "|---|---:|---:|:---:|",
-        f"| /health vs bare ASGI | ≥ {t['health_vs_bare']['target']:.0%} | "
-        f"{t['health_vs_bare']['measured']:.0%} | "
-        f"{'yes' if t['health_vs_bare']['met'] else 'no'} |",
-        f"| topics req/s | ≥ {t['topics_rps']['target']:,.0f} | {t['topics_rps']['measured']:,.0f} "
-        f"| {'yes' if t['topics_rps']['met'] else 'no'} |",
-        f"| feed req/s | ≥ {t['feed_rps']['target']:,.0f} | {t['feed_rps']['measured']:,.0f} "
-        f"| {'yes' if t['feed_rps']['met'] else 'no'} |",
-        f"| worker RSS after the run | ≤ {t['rss_mb']['target']:.0f} MB | "
-        f"{t['rss_mb']['measured']:.0f} MB | {'yes' if t['rss_mb']['met'] else 'no'} |",
-        END,
-    ]
+    for key, name, req in ROWS:
+        if key in r:
+            res = r[key]
+            lines.append(
+                f"| {name} | `{req}` | {res['rps']:,.0f} | {res['p50_ms']:.2f} | "
+                f"{res['p99_ms']:.2f} | {res['non_2xx']} |"
+            )
+    replica = report.get("replica_read_your_writes")
+    if replica:
+        lines += [
+            "",
+            f"Read-your-writes across replicas ({config['replica']}): a write acknowledged by "
+            f"one replica was shown by the other after {replica['p50_ms']:.1f} ms median, "
+            f"{replica['p99_ms']:.1f} ms p99, {replica['max_ms']:.1f} ms at most; "
+            f"{replica['shown_by_first_read']:,} of {replica['writes']:,} on the first read.",
+        ]
+    lines += ["", "| target | wanted | measured | met |", "|---|---:|---:|:---:|"]
+    for key, (label, fmt, sign) in TARGET_NAMES.items():
+        if key in t:
+            lines.append(
+                f"| {label} | {sign} {fmt.format(t[key]['target'])} | "
+                f"{fmt.format(t[key]['measured'])} | {'yes' if t[key]['met'] else 'no'} |"
+            )
+    lines.append(END)
     return "\n".join(lines)
 
 
@@ -567,10 +748,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only, keep docs as they are")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated rows to measure (e.g. mixed,feed_uncached,replica); "
+        "implies --no-write",
+    )
     args = parser.parse_args(argv)
-    report = run(args.seconds, args.warmup, args.threads, args.connections, args.rounds)
+    only = frozenset(filter(None, args.only.split(",")))
+    report = run(args.seconds, args.warmup, args.threads, args.connections, args.rounds, only)
     print(json.dumps(report["targets"], indent=2))
-    if not args.no_write:
+    if only:
+        print(json.dumps(report["results"], indent=2))
+    if not args.no_write and not only:
         JSON_OUT.parent.mkdir(parents=True, exist_ok=True)
         JSON_OUT.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         write_doc(render_section(report))

@@ -83,6 +83,7 @@ def base_env(oidc: FakeOidcProvider, llm: FakeLlm) -> dict[str, str]:
         "ANALYZE_RATE_LIMIT": "1000/minute",
         "WRITE_RATE_LIMIT": "1000/minute",
         "ADMIN_EMAILS": f"nobody@example.test, {ADMIN_EMAIL.lower()}",
+        "COOKIE_SECURE": "true",
         "FRONTEND_URL": FRONTEND_URL,
         "CORS_ORIGINS": '["http://frontend.test"]',
         "ENVIRONMENT": "test",
@@ -219,6 +220,20 @@ def app_client_factory() -> Callable[[dict[str, str]], Any]:
 def admin(db: psycopg.Connection) -> User:
     """The administrator named by ADMIN_EMAILS (in another case there)."""
     return create_user(db, name="Admin", email=ADMIN_EMAIL)
+
+
+@pytest.fixture(scope="module")
+def replica_factory() -> Callable[[dict[str, str]], Any]:
+    """Another app on an env (a second replica) and its API: `async with f(env) as (app, api)`."""
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def factory(env: dict[str, str]) -> AsyncIterator[tuple[Any, Api]]:
+        app = make_app(env)
+        async for client in _api_for(app):
+            yield app, client
+
+    return factory
 
 
 @pytest.fixture

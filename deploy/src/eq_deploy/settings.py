@@ -190,6 +190,7 @@ KEYS: tuple[Key, ...] = (
     Key("DB_POOL_SIZE", "config"),
     Key("DB_MAX_OVERFLOW", "config"),
     Key("READ_CACHE", "config"),
+    Key("COOKIE_SECURE", "config"),
     Key("METRICS_REFRESH_SECONDS", "config"),
     Key("SHUTDOWN_GRACE_SECONDS", "config"),
     # Set by the deploy tool on the pods (what /health reports); a value in .env is ignored.

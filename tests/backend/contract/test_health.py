@@ -42,7 +42,7 @@ async def test_health_answered_before_routing_is_the_routed_answer(api: Api, app
     routed = await api.get("/health", headers={"Origin": "http://frontend.test"})
     assert plain.status_code == routed.status_code == 200
     assert plain.content == routed.content
-    assert plain.content == app.fixed_answers["/health"].body["body"]
+    assert plain.content == app.reads["/health"].body
     cors = {k: v for k, v in routed.headers.items() if k.startswith("access-control-")}
     assert cors["access-control-allow-origin"] == "http://frontend.test"
     assert not any(k.startswith("access-control-") for k in plain.headers)

@@ -24,14 +24,14 @@ from eq_backend.domain.analysis.services import AnalysisService
 from eq_backend.domain.auth.controllers import AuthController
 from eq_backend.domain.comments.controllers import CommentController
 from eq_backend.domain.comments.services import CommentService
-from eq_backend.domain.situations.controllers import SituationController
+from eq_backend.domain.situations.controllers import SituationController, feed_at_edge
 from eq_backend.domain.situations.services import SituationService
 from eq_backend.domain.system.controllers import HealthController, health_envelope, metrics
 from eq_backend.domain.topics.controllers import TopicController
 from eq_backend.domain.topics.services import TopicService
 from eq_backend.domain.users.controllers import UserController
 from eq_backend.domain.users.services import UserService
-from eq_backend.edge import EQLitestar, FixedAnswer
+from eq_backend.edge import Edge, FixedAnswer
 from eq_backend.errors import handle_http_exception, handle_unexpected
 from eq_backend.gauges import run_gauge_refresher
 from eq_backend.metrics_listener import MetricsListener
@@ -58,7 +58,7 @@ def _singleton(value: Any) -> Provide:
     return Provide(lambda: value, use_cache=True, sync_to_thread=False)
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None) -> Edge:
     """Build the app. With no settings, they are loaded from the environment and `.env`."""
     if settings is None:
         settings = load_settings()
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     topic_service = TopicService(db, ctx.read_caches)
     situation_service = SituationService(db, ctx.read_caches)
+    comment_service = CommentService(db, situation_service.pages)
     stop = asyncio.Event()
     listener: list[asyncio.Task[None]] = []
     metrics_port = settings.metrics_listen_port
@@ -115,8 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await ctx.redis.close()
         await db.dispose()
 
-    return EQLitestar(
-        fixed_answers={"/health": FixedAnswer(health_envelope(settings))},
+    app = Litestar(
         route_handlers=[
             HealthController,
             AuthController,
@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "topic_service": _singleton(topic_service),
             "user_service": _singleton(UserService(db)),
             "situation_service": _singleton(situation_service),
-            "comment_service": _singleton(CommentService(db)),
+            "comment_service": _singleton(comment_service),
             "analysis_service": _singleton(AnalysisService(db, ctx.redis, ctx.http, settings)),
         },
         middleware=[DefineMiddleware(DeadlineMiddleware, settings=settings)],
@@ -149,10 +149,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
         else None,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        # The hot reads (feed, topic list) take their service from here, not through DI.
+        # The topic list takes its service from here, not through DI; the feed's caches
+        # are here for tests to look into.
         state=State(
-            {"ctx": ctx, "topic_service": topic_service, "situation_service": situation_service}
+            {"ctx": ctx, "topic_service": topic_service, "feed_pages": situation_service.pages}
         ),
         logging_config=None,
         debug=False,
+    )
+    return Edge(
+        app,
+        ctx,
+        reads={
+            "/health": FixedAnswer(health_envelope(settings)),
+            "/api/v1/situations/feed": feed_at_edge(ctx, situation_service),
+        },
     )

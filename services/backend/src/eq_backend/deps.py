@@ -79,24 +79,27 @@ def app_context(request: Request[Any, Any, Any]) -> AppContext:
 
 def read_token(request: Request[Any, Any, Any]) -> str | None:
     """The raw token from the cookie, else from a Bearer Authorization header."""
-    token = request.cookies.get("access_token")
-    if token:
-        return token
-    header = request.headers.get("authorization")
-    if header:
-        scheme, _, value = header.partition(" ")
+    return token_from(request.cookies.get("access_token"), request.headers.get("authorization"))
+
+
+def token_from(cookie_token: str | None, authorization: str | None) -> str | None:
+    """The `access_token` cookie's value, else a Bearer Authorization header's token."""
+    if cookie_token:
+        return cookie_token
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
     return None
 
 
-async def _resolve(request: Request[Any, Any, Any], required: bool) -> int | None:
-    token = read_token(request)
+async def user_for_token(ctx: AppContext, token: str | None, required: bool) -> int | None:
+    """The token's user id (and the user marked active); when the token is missing, invalid
+    or names no user: 401 if `required`, else None."""
     if token is None:
         if required:
             raise Unauthorized("Not authenticated")
         return None
-    ctx = app_context(request)
     try:
         email = _token_subject(ctx.settings, token)
     except TokenError:
@@ -110,6 +113,10 @@ async def _resolve(request: Request[Any, Any, Any], required: bool) -> int | Non
         return None
     await ctx.redis.mark_active(user_id)
     return int(user_id)
+
+
+async def _resolve(request: Request[Any, Any, Any], required: bool) -> int | None:
+    return await user_for_token(app_context(request), read_token(request), required)
 
 
 async def provide_caller_id(request: Request[Any, Any, Any]) -> int:

@@ -1,22 +1,27 @@
-"""The app's ASGI entry: what every HTTP request passes through before Litestar routes it.
+"""The app's ASGI entry: a plain wrapper around Litestar that every HTTP request passes
+through before Litestar routes it.
 
 - Every request, routed or not (404/405 too), is observed once: Prometheus counters and one
   access line.
-- A few answers that never change while the process runs (GET /health) are sent from bytes
-  encoded at startup. Litestar's routing, middleware and response building cost more than
-  twice what uvicorn itself spends on a request here, and liveness probes and load
-  balancers call /health all the time. Only requests without an `Origin` header are
-  answered here; browsers' cross-origin calls take the routed handler, which adds the CORS
-  headers. Both paths send the same status, headers and body (tests/backend compare them).
-- When a request with an unsafe method (a write) starts its response, the process's
-  cached reads are dropped, so a client that wrote and then reads sees its write even
-  before PostgreSQL's change notification arrives (eq_backend.readcache).
+- A few reads are answered here without routing: GET /health from bytes encoded at
+  startup, and the feed from the bytes its cache keeps (eq_backend.domain.situations.
+  feed_pages). Litestar's routing, middleware and response building cost more than twice
+  what uvicorn itself spends on a request here, and these are the reads probes and every
+  visitor make all the time. Only requests without an `Origin` header are answered here;
+  browsers' cross-origin calls take the routed handler, which adds the CORS headers. Both
+  paths send the same status, headers and body (tests/backend compare them). A read the
+  edge cannot answer exactly as the route would (an odd query string), or that fails (the
+  database down), is routed: Litestar's error handlers answer it.
+- Situation and comment writes tell the read caches what they changed themselves, row by
+  row. Other successful writes (topics, profiles) drop what reads the tables their routes
+  can change, before the response starts, so whoever wrote reads their own write at once.
+  A rejected write (any 4xx or 5xx) drops nothing.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
 import msgspec
@@ -35,81 +40,114 @@ from litestar.types import (
 from eq_backend.context import AppContext
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The tables each group of write routes can change, for the writes whose services do not
+# report their changes row by row (topic deletion empties situations' topic_id).
+TABLES_WRITTEN_BY_PATH = (
+    ("/api/v1/topics", ("topics", "situations")),
+    ("/api/v1/users", ("users",)),
+)
+
+# A GET answered at the edge: the response body, or None to let Litestar route it.
+EdgeRead = Callable[[HTTPScope], Awaitable[bytes | None]]
+
+
+def json_start(body: bytes) -> dict[str, Any]:
+    """The start of a 200 JSON response, with the headers the routed handlers send."""
+    return {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }
 
 
 class FixedAnswer:
     """A 200 JSON response encoded once."""
 
-    __slots__ = ("body", "start")
+    __slots__ = ("body",)
 
     def __init__(self, payload: Any) -> None:
-        self.body = {"type": "http.response.body", "body": msgspec.json.encode(payload)}
-        self.start = {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(self.body["body"])).encode()),
-            ],
-        }
+        self.body = msgspec.json.encode(payload)
 
-    async def send(self, send: Send) -> None:
-        await send(self.start)  # type: ignore[arg-type]
-        await send(self.body)  # type: ignore[arg-type]
+    async def __call__(self, scope: HTTPScope) -> bytes:
+        return self.body
 
 
 def _is_cross_origin(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     return any(name == b"origin" for name, _ in headers)
 
 
-class EQLitestar(Litestar):
-    """Litestar behind the edge described in the module docstring."""
+def _tables_written(path: str) -> tuple[str, ...]:
+    for prefix, tables in TABLES_WRITTEN_BY_PATH:
+        if path.startswith(prefix):
+            return tables
+    return ()
 
-    def __init__(self, *, fixed_answers: dict[str, FixedAnswer], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.fixed_answers = fixed_answers
-        self._ctx: AppContext = self.state.ctx  # read once: State is a mapping with __getattr__
+
+class Edge:
+    """Litestar behind the edge described in the module docstring. Anything else (state,
+    lifespan, the OpenAPI schema) is the wrapped app's."""
+
+    def __init__(self, app: Litestar, ctx: AppContext, reads: dict[str, EdgeRead]) -> None:
+        self.app = app
+        self.ctx = ctx
+        self.reads = reads
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
 
     async def __call__(
         self,
-        scope: Scope | LifeSpanScope,
+        asgi_scope: Scope | LifeSpanScope,
         receive: Receive | LifeSpanReceive,
-        send: Send | LifeSpanSend,
+        asgi_send: Send | LifeSpanSend,
     ) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await super().__call__(scope, receive, send)
+        if asgi_scope["type"] != ScopeType.HTTP:
+            await self.app(asgi_scope, receive, asgi_send)
             return
-        http_scope = cast("HTTPScope", scope)
-        ctx: AppContext = self._ctx
+        scope = cast("HTTPScope", asgi_scope)
+        send = cast("Callable[[Any], Awaitable[None]]", asgi_send)
+        ctx = self.ctx
         start = time.perf_counter()
-        method = http_scope["method"]
+        method = scope["method"]
+        path = scope["path"]
         status = 500
         template = "unmatched"
         try:
-            answer = self.fixed_answers.get(http_scope["path"]) if method == "GET" else None
-            if answer is not None and not _is_cross_origin(http_scope["headers"]):
-                template = http_scope["path"]
-                await answer.send(cast("Send", send))
-                status = 200
-                return
-
-            writes = method not in SAFE_METHODS
+            read = self.reads.get(path) if method == "GET" else None
+            if read is not None and not _is_cross_origin(scope["headers"]):
+                body = await self._answer(read, scope)
+                if body is not None:
+                    template = path
+                    await send(json_start(body))
+                    await send({"type": "http.response.body", "body": body})
+                    status = 200
+                    return
+            tables = () if method in SAFE_METHODS else _tables_written(path)
 
             async def observed_send(message: Any) -> None:
                 nonlocal status
                 if message["type"] == "http.response.start":
                     status = message["status"]
-                    if writes:
-                        ctx.read_caches.invalidate_all()
+                    if status < 400:
+                        for table in tables:
+                            ctx.read_caches.wrote(table)
                 await send(message)
 
             try:
-                await super().__call__(http_scope, receive, observed_send)
+                await self.app(scope, receive, observed_send)
             finally:
-                template = http_scope.get("path_template") or template
-                if writes:  # also when no response was sent (client gone, crash)
-                    ctx.read_caches.invalidate_all()
+                template = scope.get("path_template") or template
         finally:
             elapsed = time.perf_counter() - start
             ctx.metrics.observe(method, template, status, elapsed)
-            ctx.access_log.write(method, http_scope["path"], status, elapsed)
+            ctx.access_log.write(method, path, status, elapsed)
+
+    @staticmethod
+    async def _answer(read: EdgeRead, scope: HTTPScope) -> bytes | None:
+        try:
+            return await read(scope)
+        except Exception:
+            return None

@@ -90,6 +90,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     db_pool_size: int = 10
     db_max_overflow: int = 10
     read_cache: bool = True
+    # The auth cookie's Secure attribute. Unset: on in production only, so sign-in and
+    # sign-out also work on a plain-HTTP dev or staging host (see load_settings).
+    cookie_secure: bool = True
     metrics_refresh_seconds: float = 30.0
     shutdown_grace_seconds: float = 20.0
     # OpenAPI docs (/schema, /openapi.json, /docs); unset: on except in production.
@@ -295,4 +298,5 @@ def load_settings(
             )
     if problems:
         raise SettingsError("; ".join(problems))
+    values.setdefault("cookie_secure", environment == "production")
     return Settings(**values)

@@ -24,6 +24,7 @@ from eq_backend.security import (
     sign_payload,
     verify_payload,
 )
+from eq_backend.settings import Settings
 
 STATE_COOKIE = "oauth_state"
 STATE_TTL_SECONDS = 600
@@ -41,10 +42,33 @@ def _is_https(request: Request[Any, Any, Any]) -> bool:
     return _callback_url(request).startswith("https://")
 
 
-def access_cookie(token: str) -> Cookie:
-    """`access_token=<jwt>; HttpOnly; Path=/; SameSite=lax; Secure` (a session cookie)."""
+def access_cookie(settings: Settings, token: str) -> Cookie:
+    """`access_token=<jwt>; HttpOnly; Path=/; SameSite=lax` (a session cookie), `Secure`
+    when COOKIE_SECURE is on. An empty token gives the cookie that deletes it: a browser
+    only replaces a cookie with one of the same attributes (a Secure deletion sent over
+    plain HTTP is ignored)."""
     return Cookie(
-        key="access_token", value=token, path="/", httponly=True, secure=True, samesite="lax"
+        key="access_token",
+        value=token,
+        path="/",
+        max_age=None if token else 0,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="lax",
+    )
+
+
+def state_cookie(request: Request[Any, Any, Any], signed: str) -> Cookie:
+    """The login's state and nonce, signed; an empty value deletes it (same attributes)."""
+    return Cookie(
+        key=STATE_COOKIE,
+        value=signed,
+        path="/api/v1/auth",
+        max_age=STATE_TTL_SECONDS if signed else 0,
+        httponly=True,
+        # Secure only over https, so a plain-http local setup can log in too.
+        secure=_is_https(request),
+        samesite="lax",
     )
 
 
@@ -67,18 +91,7 @@ class AuthController(Controller):
         return Redirect(
             target,
             status_code=302,
-            cookies=[
-                Cookie(
-                    key=STATE_COOKIE,
-                    value=signed,
-                    path="/api/v1/auth",
-                    max_age=STATE_TTL_SECONDS,
-                    httponly=True,
-                    # Secure only over https, so a plain-http local setup can log in too.
-                    secure=_is_https(request),
-                    samesite="lax",
-                )
-            ],
+            cookies=[state_cookie(request, signed)],
         )
 
     @get("/callback/google", status_code=307, opt={DEADLINE_ADDS: "google_timeout_seconds"})
@@ -126,25 +139,10 @@ class AuthController(Controller):
         return Redirect(
             settings.frontend_url,
             status_code=307,
-            cookies=[
-                access_cookie(token),
-                Cookie(key=STATE_COOKIE, value="", path="/api/v1/auth", max_age=0),
-            ],
+            cookies=[access_cookie(settings, token), state_cookie(request, "")],
         )
 
     @post("/logout", status_code=200, sync_to_thread=False)
-    def logout(self) -> Response[Envelope[None]]:
-        return Response(
-            ok("Logged out successfully", None),
-            cookies=[
-                Cookie(
-                    key="access_token",
-                    value="",
-                    path="/",
-                    max_age=0,
-                    httponly=True,
-                    secure=True,
-                    samesite="lax",
-                )
-            ],
-        )
+    def logout(self, request: Request[Any, Any, Any]) -> Response[Envelope[None]]:
+        settings = app_context(request).settings
+        return Response(ok("Logged out successfully", None), cookies=[access_cookie(settings, "")])

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import Integer, Select, String, bindparam, delete, insert, select, text, update
 
 from eq_backend.db.engine import Database
 from eq_backend.db.tables import comments, users
 from eq_backend.db.values import as_utc, json_object
 from eq_backend.domain.comments.schemas import CommentOut
 from eq_backend.domain.comments.sentiment import score_sentiment
-from eq_backend.domain.situations.services import ensure_situation
+from eq_backend.domain.situations.feed_pages import FeedPages
+from eq_backend.domain.situations.services import ensure_situation, situation_not_found
 from eq_backend.domain.users.schemas import UserBrief
 from eq_backend.errors import Forbidden, NotFound
 
@@ -55,13 +56,41 @@ def _sentiment_columns(content: str) -> dict[str, Any]:
     }
 
 
+# PostgreSQL: a comment in ONE statement, run in autocommit (so atomic); no row back
+# means no such situation (see _PG_REACT in eq_backend.domain.situations.services).
+_PG_ADD = text(
+    """
+WITH added AS (
+    INSERT INTO comments
+        (situation_id, user_id, content, sentiment_score, sentiment_label, sentiment_analysis)
+    SELECT id, :user_id, :content, :sentiment_score, :sentiment_label,
+           CAST(:sentiment_analysis AS json)
+    FROM situations WHERE id = :situation_id
+    RETURNING content, situation_id, id, user_id, sentiment_analysis, created_at
+)
+SELECT a.content, a.situation_id, a.id, a.user_id, a.sentiment_analysis, a.created_at,
+       u.name, u.picture
+FROM added a LEFT JOIN users u ON u.id = a.user_id
+"""
+).bindparams(
+    bindparam("user_id", type_=Integer),
+    bindparam("content", type_=String),
+    bindparam("sentiment_score", type_=Integer),
+    bindparam("sentiment_label", type_=String),
+    bindparam("sentiment_analysis", type_=String),
+    bindparam("situation_id", type_=Integer),
+)
+
+
 def _comment_not_found() -> NotFound:
     return NotFound("Comment not found")
 
 
 class CommentService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, pages: FeedPages) -> None:
         self.db = db
+        # The feed shows comment counts: told of every committed change.
+        self.pages = pages
 
     async def for_situation(self, situation_id: int) -> list[CommentOut]:
         async with self.db.connect() as conn:
@@ -85,6 +114,19 @@ class CommentService:
         return _comment_out(row)
 
     async def create(self, caller_id: int, situation_id: int, content: str) -> CommentOut:
+        if self.db.dialect == "postgresql":
+            columns = _sentiment_columns(content)
+            params = {
+                **columns,
+                "sentiment_analysis": msgspec.json.encode(columns["sentiment_analysis"]).decode(),
+                "user_id": caller_id,
+                "situation_id": situation_id,
+            }
+            rows = await self.db.fetch_all(_PG_ADD, params)
+            if not rows:
+                raise situation_not_found()
+            self.pages.comments_changed(situation_id)
+            return _comment_out(rows[0])
         async with self.db.begin() as conn:
             await ensure_situation(conn, situation_id)
             comment_id = (
@@ -97,18 +139,27 @@ class CommentService:
                 )
             ).scalar_one()
             row = (await conn.execute(_select_comments().where(comments.c.id == comment_id))).one()
+        self.pages.comments_changed(situation_id)
         return _comment_out(row)
 
-    async def _owned(self, conn: Any, comment_id: int, caller_id: int) -> None:
+    async def _owned(self, conn: Any, comment_id: int, caller_id: int) -> int | None:
+        """The comment's situation id, once the caller is known to be its author."""
         row = (
-            await conn.execute(select(comments.c.user_id).where(comments.c.id == comment_id))
+            await conn.execute(
+                select(comments.c.user_id, comments.c.situation_id).where(
+                    comments.c.id == comment_id
+                )
+            )
         ).first()
         if row is None:
             raise _comment_not_found()
         if row.user_id != caller_id:
             raise Forbidden("Not allowed to modify this comment")
+        situation_id: int | None = row.situation_id
+        return situation_id
 
     async def update(self, caller_id: int, comment_id: int, content: str | None) -> CommentOut:
+        # The feed shows no comment's text: an edit changes nothing there.
         async with self.db.begin() as conn:
             await self._owned(conn, comment_id, caller_id)
             if content is not None:
@@ -122,5 +173,7 @@ class CommentService:
 
     async def delete(self, caller_id: int, comment_id: int) -> None:
         async with self.db.begin() as conn:
-            await self._owned(conn, comment_id, caller_id)
+            situation_id = await self._owned(conn, comment_id, caller_id)
             await conn.execute(delete(comments).where(comments.c.id == comment_id))
+        if situation_id is not None:
+            self.pages.comments_changed(situation_id)

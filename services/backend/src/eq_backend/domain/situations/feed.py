@@ -3,6 +3,11 @@
 Stats are correlated scalar subqueries over indexed columns, so the cost grows with the
 page size, not with the number of situations; the total rides along as an uncorrelated
 subquery (computed once). No N+1, whatever the page size.
+
+A feed page is sent as JSON assembled from per-item pieces (eq_backend.domain.situations.
+feed_pages): each item's JSON without its closing brace (`item_json`), to which the
+viewer's reaction is appended. PostgreSQL builds that text itself; elsewhere it is encoded
+from the row here.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+import msgspec
 from sqlalchemy import Integer, Select, TextClause, bindparam, func, null, select, text
 
 from eq_backend.db.tables import comments, reactions, situations, users
@@ -88,12 +94,23 @@ FEED_TOTAL = select(func.count()).select_from(situations)
 # to its author and to ONE aggregate over the page's reactions per item (counts and the
 # viewer's reaction; one reaction per user and situation, so max() is that reaction).
 # The total comes from the trigger-maintained situation_count row (migration e7c5a1f3b9d2)
-# instead of count(*) over the whole table.
+# instead of count(*) over the whole table. Each item comes back as the text `item_json`
+# gives elsewhere (json_build_object keeps the key order), so Python only joins bytes.
 _PG_FEED = """
-SELECT s.id, s.topic_id, s.user_id, u.name AS author_name, u.picture AS author_picture,
-       s.image_url, s.context, s.question, s.created_at,
-       (SELECT count(*) FROM comments c WHERE c.situation_id = s.id) AS comments_count,
-       r.reactions_count, r.upvotes_count, r.downvotes_count, r.user_reaction,
+SELECT s.id,
+       left(json_build_object(
+           'id', s.id, 'topic_id', s.topic_id, 'user_id', s.user_id,
+           'user', CASE WHEN s.user_id IS NULL THEN NULL ELSE
+               json_build_object('id', s.user_id, 'name', u.name, 'picture', u.picture) END,
+           'image_url', s.image_url, 'context', s.context, 'question', s.question,
+           'created_at', to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+           'stats', json_build_object(
+               'comments_count', (SELECT count(*) FROM comments c WHERE c.situation_id = s.id),
+               'reactions_count', r.reactions_count,
+               'upvotes_count', r.upvotes_count,
+               'downvotes_count', r.downvotes_count)
+       )::text, -1) AS item,
+       r.user_reaction,
        (SELECT n FROM situation_count) AS total
 FROM (
     SELECT id, topic_id, user_id, image_url, context, question, created_at
@@ -116,7 +133,8 @@ PG_FEED_TOTAL = text("SELECT n FROM situation_count")
 
 @lru_cache(maxsize=4)
 def pg_feed_page_statement(ascending: bool, with_viewer: bool) -> TextClause:
-    """The PostgreSQL feed page: same columns and binds as `feed_page_statement`."""
+    """The PostgreSQL feed page: id, item (see `item_json`), user_reaction and total per
+    row; the same binds as `feed_page_statement`."""
     sql = _PG_FEED.format(
         order="ASC" if ascending else "DESC",
         viewer=_PG_VIEWER if with_viewer else "NULL::varchar",
@@ -151,33 +169,31 @@ def _author(row: Any) -> UserBrief | None:
     return UserBrief(id=row.user_id, name=row.author_name, picture=row.author_picture)
 
 
+def _item_fields(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "topic_id": row.topic_id,
+        "user_id": row.user_id,
+        "user": _author(row),
+        "image_url": row.image_url,
+        "context": row.context,
+        "question": row.question,
+        "created_at": feed_time(row.created_at),
+        "stats": _stats(row),
+    }
+
+
 def feed_item(row: Any) -> FeedItem:
-    return FeedItem(
-        id=row.id,
-        topic_id=row.topic_id,
-        user_id=row.user_id,
-        user=_author(row),
-        image_url=row.image_url,
-        context=row.context,
-        question=row.question,
-        created_at=feed_time(row.created_at),
-        stats=_stats(row),
-        user_reaction=row.user_reaction,
-    )
+    return FeedItem(**_item_fields(row), user_reaction=row.user_reaction)
 
 
 def contributed_item(row: Any) -> ContributedItem:
-    return ContributedItem(
-        id=row.id,
-        topic_id=row.topic_id,
-        user_id=row.user_id,
-        user=_author(row),
-        image_url=row.image_url,
-        context=row.context,
-        question=row.question,
-        created_at=feed_time(row.created_at),
-        stats=_stats(row),
-    )
+    return ContributedItem(**_item_fields(row))
+
+
+def item_json(row: Any) -> bytes:
+    """The row's ContributedItem as JSON, without the closing brace."""
+    return msgspec.json.encode(contributed_item(row))[:-1]
 
 
 __all__ = [
@@ -187,5 +203,6 @@ __all__ = [
     "contributed_item",
     "feed_item",
     "feed_page_statement",
+    "item_json",
     "pg_feed_page_statement",
 ]

@@ -39,7 +39,8 @@ class Stats(msgspec.Struct):
 
 
 class ContributedItem(msgspec.Struct):
-    """A FeedItem without `user_reaction` (the caller's own contributions)."""
+    """A situation as the feed shows it, without anything viewer-specific (the caller's
+    own contributions list these)."""
 
     id: int
     topic_id: int | None
@@ -52,16 +53,9 @@ class ContributedItem(msgspec.Struct):
     stats: Stats
 
 
-class FeedItem(msgspec.Struct):
-    id: int
-    topic_id: int | None
-    user_id: int | None
-    user: UserBrief | None
-    image_url: str | None
-    context: str
-    question: str
-    created_at: str
-    stats: Stats
+class FeedItem(ContributedItem):
+    """A ContributedItem and the viewer's own reaction to it (null for a visitor)."""
+
     user_reaction: str | None
 
 
