@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import msgspec
 from litestar.enums import ScopeType
@@ -26,6 +27,7 @@ from eq_backend.settings import Settings
 logger = logging.getLogger("eq_backend.deadline")
 
 DEADLINE_ADDS = "deadline_adds"
+T = TypeVar("T")
 
 
 def deadline_for(settings: Settings, opt: dict[str, Any]) -> float:
@@ -37,7 +39,7 @@ def deadline_for(settings: Settings, opt: dict[str, Any]) -> float:
     return base + (float(getattr(settings, extra)) if extra else 0.0)
 
 
-def _timeout_reply(seconds: float) -> tuple[Message, Message]:
+def timeout_reply(seconds: float) -> tuple[Message, Message]:
     body = msgspec.json.encode(
         ErrorEnvelope(
             success=False,
@@ -58,9 +60,27 @@ def _timeout_reply(seconds: float) -> tuple[Message, Message]:
     return start, {"type": "http.response.body", "body": body, "more_body": False}
 
 
-def _retrieve(task: asyncio.Task[Any]) -> None:
+def retrieve_late(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         logger.info("request after its deadline ended with %s", type(task.exception()).__name__)
+
+
+async def before_deadline(awaitable: Awaitable[T], seconds: float) -> tuple[bool, T | None]:
+    """(True, result) when `awaitable` ends within `seconds` (0: no deadline), else
+    (False, None) at once: the work is cancelled without being waited for (see above)."""
+    if seconds <= 0:
+        return True, await awaitable
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if done:
+        return True, task.result()
+    task.add_done_callback(retrieve_late)
+    task.cancel()
+    return False, None
 
 
 class DeadlineMiddleware:
@@ -101,8 +121,8 @@ class DeadlineMiddleware:
             await task  # finished, or its answer is already on the way
             return
         expired = True
-        task.add_done_callback(_retrieve)
+        task.add_done_callback(retrieve_late)
         task.cancel()
         logger.warning("no answer within %g s on %s %s", seconds, scope["method"], scope["path"])
-        for message in _timeout_reply(seconds):
+        for message in timeout_reply(seconds):
             await send(message)

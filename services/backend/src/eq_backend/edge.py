@@ -11,7 +11,8 @@ through before Litestar routes it.
   browsers' cross-origin calls take the routed handler, which adds the CORS headers. Both
   paths send the same status, headers and body (tests/backend compare them). A read the
   edge cannot answer exactly as the route would (an odd query string), or that fails (the
-  database down), is routed: Litestar's error handlers answer it.
+  database down), is routed: Litestar's error handlers answer it. One that passes the
+  request deadline gets the routed handlers' 503 (eq_backend.deadline) from here.
 - Situation and comment writes tell the read caches what they changed themselves, row by
   row. Other successful writes (topics, profiles) drop what reads the tables their routes
   can change, before the response starts, so whoever wrote reads their own write at once.
@@ -20,6 +21,7 @@ through before Litestar routes it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
@@ -38,6 +40,9 @@ from litestar.types import (
 )
 
 from eq_backend.context import AppContext
+from eq_backend.deadline import before_deadline, timeout_reply
+
+logger = logging.getLogger("eq_backend.edge")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The tables each group of write routes can change, for the writes whose services do not
@@ -118,7 +123,14 @@ class Edge:
         try:
             read = self.reads.get(path) if method == "GET" else None
             if read is not None and not _is_cross_origin(scope["headers"]):
-                body = await self._answer(read, scope)
+                seconds = ctx.settings.request_timeout_seconds
+                in_time, body = await before_deadline(self._answer(read, scope), seconds)
+                if not in_time:
+                    status = 503
+                    logger.warning("no answer within %g s on GET %s", seconds, path)
+                    for message in timeout_reply(seconds):
+                        await send(message)
+                    return
                 if body is not None:
                     template = path
                     await send(json_start(body))
