@@ -59,6 +59,7 @@ def test_secure_is_on_by_default_in_production_only(environment: str, secure: bo
         "DATABASE_URL": "postgresql://db.example/eq",
         "REDIS_URL": "redis://redis.example/0",
         "SECRET_KEY": "k" * 40,
+        "PUBLIC_BASE_URL": "https://api.example",
     }
     assert make_settings(env).cookie_secure is secure
     assert make_settings({**env, "COOKIE_SECURE": "on"}).cookie_secure is True
