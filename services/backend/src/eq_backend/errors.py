@@ -160,12 +160,13 @@ _VANISHED_PARENTS = {
 
 def _vanished_parent(exc: Exception) -> str | None:
     """For a foreign-key violation: what the client should be told is gone."""
-    if not isinstance(exc, IntegrityError):
-        return None
-    if isinstance(exc.orig, psycopg.errors.ForeignKeyViolation):
-        name = exc.orig.diag.constraint_name or ""
+    # Writes on the fast path (eq_backend.db.engine) raise psycopg's error itself; through
+    # SQLAlchemy it arrives wrapped.
+    orig = exc.orig if isinstance(exc, IntegrityError) else exc
+    if isinstance(orig, psycopg.errors.ForeignKeyViolation):
+        name = orig.diag.constraint_name or ""
         return _VANISHED_PARENTS.get(name, "Not found")
-    if "FOREIGN KEY" in str(exc.orig):  # SQLite names no constraint
+    if isinstance(exc, IntegrityError) and "FOREIGN KEY" in str(orig):  # SQLite names none
         return "Not found"
     return None
 
