@@ -221,7 +221,8 @@ def test_deployment_rolls_without_losing_capacity() -> None:
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     api = pod_spec(deployment)["containers"][0]
     assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(api)
-    assert api["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
+    # The backend drains on SIGTERM itself (eq_backend.server): drain 5 s + grace 20 s.
+    assert pod_spec(deployment)["terminationGracePeriodSeconds"] >= 5 + 20
 
 
 def test_migrate_job_name_carries_the_tag_and_stays_valid() -> None:

@@ -192,6 +192,7 @@ KEYS: tuple[Key, ...] = (
     Key("READ_CACHE", "config"),
     Key("COOKIE_SECURE", "config"),
     Key("METRICS_REFRESH_SECONDS", "config"),
+    Key("SHUTDOWN_DRAIN_SECONDS", "config"),
     Key("SHUTDOWN_GRACE_SECONDS", "config"),
     # Set by the deploy tool on the pods (what /health reports); a value in .env is ignored.
     Key("DEPLOYED_AT", "runtime"),

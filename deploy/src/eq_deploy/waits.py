@@ -146,7 +146,8 @@ def wait_for_rollout(kube: Kube, namespace: str, name: str, timeout: float, stat
             raise
         if done:
             # The Deployment's status no longer counts terminating pods, but they may still be
-            # answering (preStop delay, stale proxy rules): done means only the new ones serve.
+            # answering (their shutdown drain, stale proxy rules): done means only the new
+            # ones serve.
             old = _old_pods(kube, namespace, deployment)
             if not old:
                 return deployment

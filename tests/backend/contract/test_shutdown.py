@@ -80,3 +80,75 @@ def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path, base_env, llm
         raise AssertionError("the server still answers after SIGTERM")
     except httpx.HTTPError:
         pass
+
+
+def test_sigterm_drains_keep_alive_connections_before_stopping(tmp_path: Path, base_env) -> None:
+    """Clients holding keep-alive connections (as browsers and proxies do) keep being answered
+    for SHUTDOWN_DRAIN_SECONDS after SIGTERM, each answer closing its connection so the next
+    request would open one to a pod that stays; no connection is reset under a client."""
+    drain = 2.0
+    env = {
+        **base_env,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'drain.db'}",
+        "ENVIRONMENT": "dev",
+        "SHUTDOWN_DRAIN_SECONDS": str(drain),
+    }
+    run_cli("migrate", env=env, cwd=tmp_path)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eq_backend", "run", "--host", "127.0.0.1", "--port", str(port)],
+        env=cli_env(env),
+        cwd=str(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    # (monotonic start, status or None, the response's Connection header, error type)
+    outcomes: list[tuple[float, int | None, str, str]] = []
+    stop = threading.Event()
+
+    def client(path: str) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    resp = http.get(path)
+                    outcomes.append(
+                        (started, resp.status_code, resp.headers.get("connection", ""), "")
+                    )
+                except httpx.HTTPError as exc:
+                    outcomes.append((started, None, "", type(exc).__name__))
+                    time.sleep(0.01)
+
+    clients = [
+        threading.Thread(target=client, args=(p,)) for p in ("/health", "/api/v1/topics/") * 2
+    ]
+    try:
+        wait_for_port("127.0.0.1", port, timeout=60)
+        for thread in clients:
+            thread.start()
+        time.sleep(1.0)
+        sigterm_at = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=drain + 25)
+        stopped_at = time.monotonic()
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join(10)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    log = out.decode(errors="replace")[-2000:]
+    assert proc.returncode in (0, -signal.SIGTERM), log
+    assert stopped_at - sigterm_at >= drain, "the server stopped before its drain ended"
+
+    before = [o for o in outcomes if o[0] < sigterm_at]
+    # Requests sent during the drain, less a margin for the moment the listener closes
+    # (in a cluster, requests after that reach the other pods).
+    draining = [o for o in outcomes if sigterm_at + 0.1 <= o[0] < sigterm_at + drain - 0.3]
+    assert len(before) > 20, len(before)
+    assert len(draining) > 20, len(draining)
+    failed = [o for o in before + draining if o[1] != 200]
+    assert not failed, failed[:5]
+    assert all(o[2] == "close" for o in draining), [o for o in draining if o[2] != "close"][:5]
+    assert not any(o[2] == "close" for o in before[:-8]), "closing before SIGTERM"

@@ -103,6 +103,7 @@ def run_server(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from eq_backend.app import create_app
+    from eq_backend.server import DrainingServer
 
     app = create_app(settings)
     try:
@@ -111,7 +112,7 @@ def run_server(settings: Settings, host: str, port: int) -> None:
         loop = "uvloop"
     except ImportError:  # pragma: no cover - Windows
         loop = "asyncio"
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -123,6 +124,7 @@ def run_server(settings: Settings, host: str, port: int) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         server_header=False,
     )
+    DrainingServer(config, app.ctx).run()
 
 
 def build_parser() -> argparse.ArgumentParser:

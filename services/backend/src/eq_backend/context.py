@@ -28,5 +28,7 @@ class AppContext:
     read_caches: ReadCaches
     http: OutboundHttp
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # Set once SIGTERM arrives (eq_backend.server): every response then closes its connection.
+    draining: bool = False
     # email -> (user id, monotonic expiry): see eq_backend.deps._user_id
     user_ids: dict[str, tuple[int, float]] = field(default_factory=dict)

@@ -17,6 +17,9 @@ through before Litestar routes it.
   row. Other successful writes (topics, profiles) drop what reads the tables their routes
   can change, before the response starts, so whoever wrote reads their own write at once.
   A rejected write (any 4xx or 5xx) drops nothing.
+- While the server drains after SIGTERM (eq_backend.server), every response says
+  `Connection: close`: a client holding a keep-alive connection to this pod reconnects, and
+  its next request reaches a pod that stays, instead of being reset when this one stops.
 """
 
 from __future__ import annotations
@@ -80,6 +83,14 @@ class FixedAnswer:
         return self.body
 
 
+CLOSE_CONNECTION = (b"connection", b"close")
+
+
+def closing(start: Any) -> Any:
+    """A response start that also asks the client to close the connection after it."""
+    return {**start, "headers": [*start.get("headers", ()), CLOSE_CONNECTION]}
+
+
 def _is_cross_origin(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     return any(name == b"origin" for name, _ in headers)
 
@@ -120,6 +131,8 @@ class Edge:
         path = scope["path"]
         status = 500
         template = "unmatched"
+        if ctx.draining:
+            send = self._closing_sender(send)
         try:
             read = self.reads.get(path) if method == "GET" else None
             if read is not None and not _is_cross_origin(scope["headers"]):
@@ -156,6 +169,13 @@ class Edge:
             elapsed = time.perf_counter() - start
             ctx.metrics.observe(method, template, status, elapsed)
             ctx.access_log.write(method, path, status, elapsed)
+
+    @staticmethod
+    def _closing_sender(send: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+        async def closing_send(message: Any) -> None:
+            await send(closing(message) if message["type"] == "http.response.start" else message)
+
+        return closing_send
 
     @staticmethod
     async def _answer(read: EdgeRead, scope: HTTPScope) -> bytes | None:
