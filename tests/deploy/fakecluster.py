@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,11 @@ class FakeCluster:
     writes: list[str] = field(default_factory=list)  # "verb Kind/name", in order
     context: str = "fake"
     server: str = "https://fake.invalid"
+    # Job name -> how many reads it stays running for (a migration that takes a while).
+    job_polls: dict[str, int] = field(default_factory=dict)
+    # (write prefix, signal): send the signal to this process right after that write, the
+    # way Ctrl-C or a CI cancellation lands while a call is under way.
+    signal_after: tuple[str, int] | None = None
     _version: int = 0
 
     # --- the facade -------------------------------------------------------------------------
@@ -47,6 +53,13 @@ class FakeCluster:
         return "v1.34.0-fake"
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
+        if kind == "Job" and name in self.job_polls:
+            self.job_polls[name] -= 1
+            if self.job_polls[name] <= 0:
+                del self.job_polls[name]
+                job = self.objects.get((kind, namespace or "", name))
+                if job is not None:
+                    self._run_job(job)
         found = self.objects.get((kind, namespace or "", name))
         return copy.deepcopy(found) if found is not None else None
 
@@ -86,10 +99,11 @@ class FakeCluster:
             body["metadata"].setdefault("uid", str(uuid.uuid4()))
             body["metadata"]["generation"] = 1
         self._store(body)
-        if key[0] == "Job":
+        if key[0] == "Job" and key[2] not in self.job_polls:
             self._run_job(body)
         elif key[0] == "Deployment":
             self._roll_out(body)
+        self._signal_after(f"apply {key[0]}/{key[2]}")
         return copy.deepcopy(body)
 
     def create(self, obj: Obj) -> Obj:
@@ -143,6 +157,11 @@ class FakeCluster:
 
     def events_for(self, namespace: str, kind: str, name: str) -> list[Obj]:
         return []
+
+    def _signal_after(self, write: str) -> None:
+        if self.signal_after is not None and write.startswith(self.signal_after[0]):
+            signum, self.signal_after = self.signal_after[1], None
+            os.kill(os.getpid(), signum)
 
     # --- helpers for tests ------------------------------------------------------------------
     def live_settings(self, namespace: str) -> tuple[str, str]:

@@ -252,7 +252,7 @@ def test_lock_held_by_another_deploy(bed: Bed) -> None:
     kube.create(lease(datetime.now(UTC)))
     before = bed.deployment()
     held = bed.inv("deploy", "--tag", bed.tags["second"])
-    assert held.returncode == 1
+    assert held.returncode == 4  # lock held
     assert "error: deploy lock held by someone@elsewhere pid 1 (deploy sha-0000000)" in held.stderr
     assert bed.deployment()["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     kube.delete("Lease", "eq-deploy-lock", bed.namespace)

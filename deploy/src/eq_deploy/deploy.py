@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from eq_deploy import history as hist
 from eq_deploy import podspec
 from eq_deploy.errors import DeployError, NeedsHuman
+from eq_deploy.interrupt import Interrupted, stopping_on_signals
 from eq_deploy.pipeline import Runner, Status, Step
 from eq_deploy.progress import Reporter
 from eq_deploy.releases import (
@@ -39,6 +40,7 @@ from eq_deploy.session import (
     Target,
     apply_note,
     record,
+    refuse_while_migrating,
     release_of,
     resolve_image,
     smoke_deployment,
@@ -98,6 +100,7 @@ class DeployRun:
     unchanged: bool = False  # same image and settings as what serves: no new rollout
     migration: MigrationReport | None = None
     migrate_skipped: bool = False
+    migrate_adopted: bool = False  # waited for a Job an interrupted deploy left running
     rollout_started: bool = False
     smoke: SmokeResult = field(default_factory=SmokeResult)
     lock: DeployLock | None = None
@@ -132,14 +135,17 @@ def deploy(opts: DeployOptions, reporter: Reporter, *, kube: Kube | None = None)
             changed=any(not c.startswith("=") for c in run.changes),
             note="dry run: nothing changed",
         )
-    try:
-        run.runner.run_all(deploy_steps(run))
-    except DeployError as exc:
-        after_failure(run, exc)
-        raise
-    finally:
-        if run.lock is not None:
-            run.lock.release()
+    # The handlers stay until the lock is released: a second signal during the cleanup
+    # exits at once.
+    with stopping_on_signals(run.runner.interruption):
+        try:
+            run.runner.run_all(deploy_steps(run))
+        except DeployError as exc:
+            after_failure(run, exc)
+            raise
+        finally:
+            if run.lock is not None:
+                run.lock.release()
     outcome = Outcome(
         tag,
         run.image,
@@ -241,6 +247,7 @@ def take_lock(run: DeployRun) -> str:
     run.lock = lock
     if lock.took_over:
         note += f"took over stale lock of {lock.took_over}; "
+    refuse_while_migrating(run.session, f"deploying {run.tag}", own_job=_job_name(run))
     run.previous = run.session.live_deployment()
     run.history = run.session.history()
     run.unchanged = keep_runtime_if_unchanged(run.objects, run.previous)
@@ -273,11 +280,16 @@ def apply_settings(run: DeployRun) -> str:
 
 
 def start_migration(run: DeployRun) -> str:
-    """The tag's migration Job: reuse a completed run of this build, else (re)create it."""
+    """The tag's migration Job: wait for a run still going (an interrupted deploy left it),
+    reuse a completed run of this build, else (re)create it. A running Job is never deleted:
+    that could stop `alembic upgrade` halfway."""
     kube, ns, job = run.kube, run.namespace, run.obj("Job")
     name = job["metadata"]["name"]
     job["spec"]["activeDeadlineSeconds"] = int(run.opts.timeout)
     live = kube.get("Job", name, ns)
+    if live is not None and not podspec.job_complete(live) and not podspec.job_failed(live):
+        run.migrate_adopted = True
+        return f"Job/{name} still running from an earlier deploy: waiting for it"
     if live is not None:
         annotations = live["metadata"].get("annotations") or {}
         head = annotations.get(ALEMBIC_ANNOTATION, "")
@@ -326,6 +338,8 @@ def finish_migration(run: DeployRun, status: Status) -> str:
     run.entry.schema = dict(run.migration.chain or {})
     if run.migrate_skipped:
         return f"alembic head {run.migration.head} (already ran for this build)"
+    if run.migrate_adopted:
+        return f"alembic head {run.migration.head} (waited for the run an earlier deploy started)"
     return f"alembic head {run.migration.head}"
 
 
@@ -372,12 +386,29 @@ def collect_settings_garbage(session: Session, live: Obj) -> str:
 
 # --- failure --------------------------------------------------------------------------------------
 def after_failure(run: DeployRun, exc: DeployError) -> None:
-    """Once the lock was taken, a failure is recorded; once the rollout started, it is rolled
-    back to the previous Deployment when the schema allows (else NeedsHuman is raised)."""
+    """Once the lock was taken, a failure (or an interruption) is recorded; once the rollout
+    started, it is rolled back to the previous Deployment when the schema allows (else
+    NeedsHuman is raised; an interruption keeps its own exit code and says so)."""
     entry = run.entry
+    interrupted = isinstance(exc, Interrupted)
     if entry is None:  # preflight or lock: nothing was changed, nothing to record
+        if interrupted:
+            exc.message += "; stopped before the lock: nothing to undo"
         return
-    entry.reason = f"migration: {exc.message}" if run.runner.current == "migrate" else exc.message
+    if interrupted:
+        entry.result = hist.INTERRUPTED
+        if run.runner.current == "migrate" and run.migration is None:
+            # The Job runs on and holds the namespace until it ends (refuse_while_migrating).
+            exc.message += (
+                f"; migration Job {_job_name(run)} left to finish (a deploy of {run.tag} "
+                "waits for it)"
+            )
+        if not run.rollout_started:
+            exc.message += "; the Deployment was not touched"
+        entry.reason = exc.message
+    else:
+        migrating = run.runner.current == "migrate"
+        entry.reason = f"migration: {exc.message}" if migrating else exc.message
     blocked: NeedsHuman | None = None
     if run.rollout_started and run.opts.rollback_on_failure and not run.unchanged:
         previous = run.previous
@@ -387,6 +418,9 @@ def after_failure(run: DeployRun, exc: DeployError) -> None:
             blocked = _auto_rollback(run, previous, exc)
     record(run.session, entry, run.runner)
     if blocked is not None:
+        if interrupted:
+            exc.message = blocked.message
+            return
         raise blocked from None
 
 
@@ -400,14 +434,22 @@ def _auto_rollback(run: DeployRun, previous: Obj, exc: DeployError) -> NeedsHuma
         why = verdict.explain(tag)
         run.entry.reason += f"; automatic rollback to {tag} stopped: {why}"
         return NeedsHuman(f"{exc.message}; automatic rollback to {tag} stopped: {why}")
+    interruption = run.runner.interruption
+    hurried = interruption.requested
+    timeout = max(0.0, min(run.opts.timeout, interruption.time_left()))
     try:
-        run.runner.run_all([restore_deployment_step(run.session, previous, run.opts.timeout)])
+        run.runner.run_all(
+            [restore_deployment_step(run.session, previous, timeout, hurried=hurried)]
+        )
     except DeployError as rollback_exc:
         run.entry.reason += f"; rollback to {tag} failed too"
         exc.message += f" (rollback to {tag} failed too: {rollback_exc.message})"
     else:
-        run.entry.reason += f"; rolled back to {tag}"
-        exc.message = f"{exc.message} (rolled back to {tag})"
+        note = run.runner.timings[-1].note
+        # A hurried rollback may still be finishing: say so rather than claim it is done.
+        finishing = f"; {note}" if note.startswith("applied; still") else ""
+        run.entry.reason += f"; rolled back to {tag}{finishing}"
+        exc.message = f"{exc.message} (rolled back to {tag}{finishing})"
     return None
 
 
@@ -437,6 +479,10 @@ def keep_runtime_if_unchanged(objects: list[Obj], live: Obj | None) -> bool:
         if item["name"] in ("DEPLOYED_AT", "DEPLOY_BY") and item["name"] in live_env:
             item["value"] = live_env[item["name"]]
     return True
+
+
+def _job_name(run: DeployRun) -> str:
+    return str(run.obj("Job")["metadata"]["name"])
 
 
 def _chain(text: str) -> dict[str, list[str]] | None:

@@ -28,3 +28,14 @@ class NeedsHuman(DeployError):
     forbids (a contract migration ran). What serves is the failed release; a person decides."""
 
     exit_code = 3
+
+
+class LockHeld(DeployError):
+    """Someone else is changing this namespace: the Lease is held, or a migration Job of
+    another tag still runs. Nothing was changed; waiting (--lock-wait) may be all it takes."""
+
+    exit_code = 4
+
+
+class WaitTimeout(DeployError):
+    """A wait reached its deadline without a terminal state (it may still get there)."""

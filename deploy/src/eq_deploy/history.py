@@ -30,6 +30,7 @@ KEEP_SUCCEEDED = 10
 KEEP_OTHER = 10
 SUCCEEDED = "succeeded"
 FAILED = "failed"
+INTERRUPTED = "interrupted"  # SIGINT/SIGTERM; the reason names the step
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Entry:
     git_sha: str
     at: str
     by: str
-    result: str  # succeeded | failed
+    result: str  # succeeded | failed | interrupted
     alembic_head: str = ""  # the database's revision after this entry (its build's head)
     environment: str = ""
     reason: str = ""

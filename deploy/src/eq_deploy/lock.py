@@ -12,7 +12,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eq_deploy.errors import DeployError
+from eq_deploy.errors import DeployError, LockHeld
 from eq_deploy.kube import Kube, KubeError
 
 LOCK_NAME = "eq-deploy-lock"
@@ -103,7 +103,7 @@ class DeployLock:
         expiry = lease_expiry(current)
         if expiry is not None and expiry > _now():
             left = int((expiry - _now()).total_seconds())
-            raise DeployError(
+            raise LockHeld(
                 f"deploy lock held by {holder} (lease {self.namespace}/{LOCK_NAME}, "
                 f"stale in {left}s); wait, or --force-unlock if that deploy is gone"
             )
@@ -111,7 +111,7 @@ class DeployLock:
             self._lease = self.kube.replace(self._body(current["metadata"]["resourceVersion"]))
         except KubeError as exc:
             if exc.status == 409:
-                raise DeployError(
+                raise LockHeld(
                     f"deploy lock {self.namespace}/{LOCK_NAME} was just taken by another deploy"
                 ) from None
             raise

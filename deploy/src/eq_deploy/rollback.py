@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from eq_deploy import history as hist
 from eq_deploy import podspec
 from eq_deploy.errors import DeployError, UsageError
+from eq_deploy.interrupt import Interrupted, stopping_on_signals
 from eq_deploy.pipeline import Runner, Status, Step
 from eq_deploy.progress import Reporter
 from eq_deploy.releases import (
@@ -38,6 +39,7 @@ from eq_deploy.session import (
     Target,
     apply_note,
     record,
+    refuse_while_migrating,
     release_of,
     run_job,
     smoke_deployment,
@@ -101,16 +103,15 @@ def rollback(opts: RollbackOptions, reporter: Reporter, *, kube: Kube | None = N
         raise UsageError("--downgrade and --keep-settings: choose one")
     session = Session(opts.target, reporter, check_required=False, kube=kube)
     run = RollbackRun(opts, session, Runner(reporter))
-    try:
-        run.runner.run_all(rollback_steps(run))
-    except DeployError as exc:
-        if run.entry is not None:
-            run.entry.reason = exc.message
-            record(session, run.entry, run.runner)
-        raise
-    finally:
-        if run.lock is not None:
-            run.lock.release()
+    with stopping_on_signals(run.runner.interruption):
+        try:
+            run.runner.run_all(rollback_steps(run))
+        except DeployError as exc:
+            after_failure(run, exc)
+            raise
+        finally:
+            if run.lock is not None:
+                run.lock.release()
     target = run.target
     assert target is not None
     reporter.line(
@@ -128,6 +129,26 @@ def rollback(opts: RollbackOptions, reporter: Reporter, *, kube: Kube | None = N
         url=run.smoke.url,
         alembic_head=run.entry.alembic_head if run.entry else "",
     )
+
+
+def after_failure(run: RollbackRun, exc: DeployError) -> None:
+    """Record a failure or an interruption once the lock was taken. An interrupted rollback
+    is not undone: what it restores is a release that served before, and the Deployment
+    controller finishes a rollout that was applied."""
+    if run.entry is None:
+        if isinstance(exc, Interrupted):
+            exc.message += "; stopped before the lock: nothing to undo"
+        return
+    if isinstance(exc, Interrupted):
+        run.entry.result = hist.INTERRUPTED
+        if run.runner.current in ("rollout", "smoke"):
+            exc.message += f"; the rollout to {run.tag} goes on in the cluster (inv status)"
+        elif run.runner.current == "downgrade":
+            exc.message += "; the downgrade Job runs to its end (inv status)"
+        else:
+            exc.message += "; the Deployment was not touched"
+    run.entry.reason = exc.message
+    record(run.session, run.entry, run.runner)
 
 
 def rollback_steps(run: RollbackRun) -> list[Step]:
@@ -164,16 +185,29 @@ def rollback_steps(run: RollbackRun) -> list[Step]:
     return steps
 
 
-def restore_deployment_step(session: Session, previous: Obj, timeout: float) -> Step:
+def restore_deployment_step(
+    session: Session, previous: Obj, timeout: float, *, hurried: bool = False
+) -> Step:
     """The automatic rollback of a failed deploy: re-apply the Deployment that served before.
-    Its settings objects are immutable and still there, so its settings come back with it."""
+    Its settings objects are immutable and still there, so its settings come back with it.
+    `hurried` (an interrupted deploy, `timeout` = the time left before the second signal):
+    reaching the deadline is no failure, the rollout goes on in the cluster."""
+    from eq_deploy.errors import WaitTimeout
     from eq_deploy.kube import strip_server_fields
 
     body = strip_server_fields(previous)
+
+    def wait(status: Status) -> str:
+        try:
+            return wait_rollout(session, timeout, status, unchanged=False, diagnose=not hurried)
+        except WaitTimeout as exc:
+            if not hurried:
+                raise
+            state = exc.message.rsplit(": ", 1)[-1]
+            return f"applied; still finishing when the time ran out ({state})"
+
     return Step(
-        "rollback",
-        lambda: apply_note(session, [body]) + f" back to {tag_of(previous)}",
-        lambda status: wait_rollout(session, timeout, status, unchanged=False),
+        "rollback", lambda: apply_note(session, [body]) + f" back to {tag_of(previous)}", wait
     )
 
 
@@ -213,6 +247,7 @@ def take_lock(run: RollbackRun) -> str:
     lock = DeployLock(run.kube, run.namespace, f"rollback to {target.tag}")
     lock.acquire()
     run.lock = lock
+    refuse_while_migrating(run.session, f"a rollback to {target.tag}")
     live_entry = hist.live_entry(run.history, release_of(run.live))
     config, secret = podspec.settings_refs(run.deployment)
     same_settings = (config, secret) == (target.config_map, target.secret)
