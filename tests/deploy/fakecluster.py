@@ -12,6 +12,7 @@ import copy
 import json
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,8 @@ class FakeCluster:
     # (write prefix, signal): send the signal to this process right after that write, the
     # way Ctrl-C or a CI cancellation lands while a call is under way.
     signal_after: tuple[str, int] | None = None
+    # (write prefix, callback): run once right after that write (another actor stepping in).
+    after_write: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
     _version: int = 0
 
     # --- the facade -------------------------------------------------------------------------
@@ -162,6 +165,10 @@ class FakeCluster:
         if self.signal_after is not None and write.startswith(self.signal_after[0]):
             signum, self.signal_after = self.signal_after[1], None
             os.kill(os.getpid(), signum)
+        for hook in list(self.after_write):
+            if write.startswith(hook[0]):
+                self.after_write.remove(hook)
+                hook[1]()
 
     # --- helpers for tests ------------------------------------------------------------------
     def live_settings(self, namespace: str) -> tuple[str, str]:

@@ -9,6 +9,7 @@ cluster). Pods reach a throwaway PostgreSQL and Redis on the host through the no
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -681,3 +682,204 @@ def test_a_short_git_sha_tag_is_accepted_and_a_missing_image_is_one_line(bed: Be
     assert errors[0].startswith("error: image ")
     assert "sha-abc123 not found" in errors[0]
     assert bed.deployment()["metadata"]["resourceVersion"] == before
+
+
+# --- interruption: SIGINT/SIGTERM at a chosen step -----------------------------------------------
+# A deploy runs as a child process; the test watches its output and the cluster and sends the
+# signal at the step it wants. The figures (signal → exit, signal → previous release serving)
+# are printed; run with -s to see them.
+MIGRATION_LOCK = 0x65716D696772  # the advisory lock `migrate` holds (eq_backend.migrations)
+
+
+class Child:
+    """`inv <args>` running in the background, its output collected line by line."""
+
+    def __init__(self, bed: Bed, *args: str) -> None:
+        import threading
+
+        where = ["--context", bed.cluster.context, "--namespace", bed.namespace]
+        where += ["--env-file", str(bed.env_file)]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args, *where],
+            cwd=ROOT,
+            env={**os.environ, "KUBECONFIG": str(bed.cluster.kubeconfig), "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def said(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def finish(self, timeout: float = 300) -> int:
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        sys.stdout.write(
+            f"$ inv {' '.join(str(a) for a in self.process.args[5:8])}\n{self.output}\n"
+        )
+        return code
+
+
+def soon(check: Any, what: str, child: Child, timeout: float = 180) -> None:
+    """Poll `check` every 0.1 s (a rollout here takes seconds; 1 s polls miss it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.process.poll() is None:
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, KeyError, ValueError):
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{what}: not seen while the deploy ran:\n{child.output}")
+
+
+def interrupt_and_time(bed: Bed, child: Child, signum: int, previous_sha: str) -> dict[str, float]:
+    """Send `signum`; poll the process and /health until the process has exited and ten
+    answers in a row (0.1 s apart) come from the previous release. Seconds from the signal."""
+    assert child.process.poll() is None, f"the deploy ended before the signal:\n{child.output}"
+    started = time.monotonic()
+    child.process.send_signal(signum)
+    exited = serving = first_ok = 0.0
+    streak = 0
+    while time.monotonic() - started < 90 and not (exited and serving):
+        if not exited and child.process.poll() is not None:
+            exited = time.monotonic() - started
+        try:
+            sha = bed.health()["data"]["deployment"]["sha"]
+        except (httpx.HTTPError, KeyError, ValueError):
+            sha = ""
+        streak = streak + 1 if sha == previous_sha else 0
+        if streak == 1:
+            first_ok = time.monotonic() - started
+        if streak >= 10 and not serving:
+            serving = first_ok
+        time.sleep(0.1)
+    assert exited, "the deploy did not exit within 90 s of the signal"
+    assert serving, "the previous release did not serve within 90 s of the signal"
+    figures = {"exit": round(exited, 2), "previous_serving": round(serving, 2)}
+    print(f"\nINTERRUPT {signal.Signals(signum).name}: {figures}")
+    return figures
+
+
+def test_derive_images_for_interruption(bed: Bed) -> None:
+    files = _migration_files(contract=False)  # the database is at EXPAND_REV by now
+    for role in ("introll", "intmig_SIGINT", "intmig_SIGTERM"):
+        tag = "sha-1e7" + uuid.uuid4().hex[:6]
+        bed.digests[role] = derive_image(
+            bed.registry, REPOSITORY, bed.tags["first"], tag, label=role, files=files
+        )
+        bed.tags[role] = tag
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_during_the_rollout_rolls_back(bed: Bed, wait_until: Any, signum: int) -> None:
+    """SIGINT once the new release answers (both releases serving), SIGTERM as soon as the
+    rollout waits: exit 130 within 7.5 s, history says interrupted, the previous release
+    serves, and the next deploy goes through (after the SIGTERM case)."""
+    previous = bed.deployment()
+    previous_sha = bed.health()["data"]["deployment"]["sha"]
+    tag = bed.tags["introll"]
+    child = Child(bed, "deploy", "--tag", tag, "--no-smoke")
+    try:
+        soon(lambda: child.said("[6/8] rollout:"), "the rollout to wait", child)
+        if signum == signal.SIGINT:
+            new_sha = tag.removeprefix("sha-")
+            soon(lambda: bed.health()["data"]["deployment"]["sha"] == new_sha, "new pods", child)
+        figures = interrupt_and_time(bed, child, signum, previous_sha)
+    finally:
+        if child.process.poll() is None:
+            child.process.kill()
+    code = child.finish()
+    assert code == 130, child.output
+    assert figures["exit"] < 7.5, figures
+    name = signal.Signals(signum).name
+    assert f"error: interrupted by {name} during rollout (rolled back to " in child.output
+    assert "[7/7] rollback   ok" in child.output
+    newest = bed.history()[0]
+    assert (newest.tag, newest.result) == (tag, "interrupted")
+    assert newest.reason.startswith(f"interrupted by {name} during rollout; rolled back to ")
+    assert image_of(bed.deployment()) == image_of(previous)
+    serving_pods(bed, wait_until)  # settles: two ready pods of the previous release, no other
+    assert bed.health()["data"]["deployment"]["sha"] == previous_sha
+    job = bed.kube().get("Job", f"eq-backend-migrate-{tag}", bed.namespace) or {}
+    assert (job.get("status") or {}).get("succeeded") == 1  # the migration had finished
+    assert bed.kube().get("Lease", "eq-deploy-lock", bed.namespace) is None
+    if signum == signal.SIGTERM:
+        again = bed.inv("deploy", "--tag", tag, "--no-smoke")
+        assert again.returncode == 0, again.stderr
+        assert bed.health()["data"]["deployment"]["sha"] == tag.removeprefix("sha-")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_during_the_migration_leaves_its_job_running(
+    bed: Bed, wait_until: Any, signum: int
+) -> None:
+    """The migration waits on the advisory lock (held here, as another migration would);
+    the signal stops the deploy within 7.5 s without touching the Job; a deploy of another
+    tag is refused naming it (exit 4); once the lock is free the Job completes, and a deploy
+    of its tag waits for it instead of deleting it."""
+    import psycopg
+
+    name = signal.Signals(signum).name
+    tag = bed.tags[f"intmig_{name}"]
+    job = f"eq-backend-migrate-{tag}"
+    previous = bed.deployment()
+    previous_sha = bed.health()["data"]["deployment"]["sha"]
+    with psycopg.connect(bed.postgres.url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        child = Child(bed, "deploy", "--tag", tag, "--no-smoke")
+        try:
+            wait_until(
+                "the migration to wait for the lock",
+                lambda: "waiting for another migration" in kubectl(bed, "logs", f"job/{job}"),
+                120,
+            )
+            figures = interrupt_and_time(bed, child, signum, previous_sha)
+        finally:
+            if child.process.poll() is None:
+                child.process.kill()
+        code = child.finish()
+        assert code == 130, child.output
+        assert figures["exit"] < 7.5, figures
+        assert (
+            f"error: interrupted by {name} during migrate; migration Job {job} left to finish"
+            in child.output
+        )
+        newest = bed.history()[0]
+        assert (newest.tag, newest.result) == (tag, "interrupted")
+        assert newest.reason.startswith(f"interrupted by {name} during migrate")
+        assert (
+            bed.deployment()["metadata"]["resourceVersion"]
+            == (previous["metadata"]["resourceVersion"])
+        )
+        running = bed.kube().get("Job", job, bed.namespace) or {}
+        assert (running.get("status") or {}).get("active") == 1, running.get("status")
+
+        other = bed.inv("deploy", "--tag", bed.tags["introll"], "--no-smoke")
+        assert other.returncode == 4, other.stderr
+        assert f"error: migration Job {job} is still running" in other.stderr
+        assert (
+            bed.deployment()["metadata"]["resourceVersion"]
+            == (previous["metadata"]["resourceVersion"])
+        )
+        holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+    result = bed.inv("deploy", "--tag", tag, "--no-smoke")
+    assert result.returncode == 0, result.stderr
+    assert "(waited for the run an earlier deploy started)" in result.stdout
+    finished = bed.kube().get("Job", job, bed.namespace) or {}
+    assert (finished.get("status") or {}).get("succeeded") == 1  # the same Job, never killed
+    assert finished["metadata"]["uid"] == running["metadata"]["uid"]
+    assert bed.health()["data"]["deployment"]["sha"] == tag.removeprefix("sha-")

@@ -82,6 +82,7 @@ class DeployOptions:
     rollback_on_failure: bool = True
     allow_tag: bool = False
     force_unlock: bool = False
+    lock_wait: float = 0  # seconds to wait for a held lock
 
 
 @dataclass
@@ -187,7 +188,7 @@ def deploy_steps(run: DeployRun) -> list[Step]:
     steps = [
         Step("preflight", lambda: preflight(run)),
         Step("namespace", lambda: apply_note(run.session, [run.obj("Namespace")])),
-        Step("lock", lambda: take_lock(run)),
+        Step("lock", lambda: None, lambda status: take_lock(run, status)),
         Step("config", lambda: apply_settings(run)),
         Step("migrate", lambda: start_migration(run), lambda status: finish_migration(run, status)),
         Step("rollout", lambda: start_rollout(run), lambda status: finish_rollout(run, status)),
@@ -234,8 +235,9 @@ def preflight(run: DeployRun) -> str:
     return f"image {run.image}"
 
 
-def take_lock(run: DeployRun) -> str:
-    """Take the Lease, then read what serves and the history under it."""
+def take_lock(run: DeployRun, status: Status) -> str:
+    """Take the Lease (waiting up to --lock-wait), fence every later step with it, then read
+    what serves and the history under it."""
     from eq_deploy.lock import DeployLock, force_unlock, who
 
     note = ""
@@ -243,8 +245,9 @@ def take_lock(run: DeployRun) -> str:
         holder = force_unlock(run.kube, run.namespace)
         note = f"removed lock of {holder}; " if holder else ""
     lock = DeployLock(run.kube, run.namespace, f"deploy {run.tag}")
-    lock.acquire()
+    lock.acquire(wait=run.opts.lock_wait, status=status)
     run.lock = lock
+    run.runner.guards.append(lock.fence)
     if lock.took_over:
         note += f"took over stale lock of {lock.took_over}; "
     refuse_while_migrating(run.session, f"deploying {run.tag}", own_job=_job_name(run))
@@ -394,6 +397,9 @@ def after_failure(run: DeployRun, exc: DeployError) -> None:
     if entry is None:  # preflight or lock: nothing was changed, nothing to record
         if interrupted:
             exc.message += "; stopped before the lock: nothing to undo"
+        return
+    if run.lock is not None and run.lock.lost:
+        # Another run holds the namespace now: no rollback, and no history write either.
         return
     if interrupted:
         entry.result = hist.INTERRUPTED

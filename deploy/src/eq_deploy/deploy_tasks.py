@@ -182,6 +182,7 @@ def render(
         "rollback_on_failure": "roll a failed rollout back (--no-rollback-on-failure: leave it)",
         "allow_tag": "accept a tag that is not sha-<hex>",
         "force_unlock": "remove another deploy's lock first (when that deploy is gone)",
+        "lock_wait": "wait this long for a held lock (90s, 5m, 1h) [0: fail at once, exit 4]",
     }
 )
 @reports_errors
@@ -199,10 +200,12 @@ def deploy(
     rollback_on_failure: bool = True,
     allow_tag: bool = False,
     force_unlock: bool = False,
+    lock_wait: str = "0",
 ) -> None:
     """Deploy a tag: preflight, config, migrate Job, rollout, smoke, record history."""
     from eq_deploy.deploy import DeployOptions
     from eq_deploy.deploy import deploy as run_deploy
+    from eq_deploy.lock import parse_duration
 
     run_deploy(
         DeployOptions(
@@ -215,6 +218,7 @@ def deploy(
             rollback_on_failure=rollback_on_failure,
             allow_tag=allow_tag,
             force_unlock=force_unlock,
+            lock_wait=parse_duration(lock_wait, "--lock-wait"),
         ),
         _reporter(),
     )
@@ -231,6 +235,7 @@ def deploy(
         "force_unlock": "remove another deploy's lock first",
         "keep_settings": "restore the code only; keep the settings that serve now",
         "downgrade": "first run alembic downgrade to the target's head (with the newer image)",
+        "lock_wait": "wait this long for a held lock (90s, 5m, 1h) [0: fail at once, exit 4]",
     }
 )
 @reports_errors
@@ -248,9 +253,11 @@ def rollback(
     force_unlock: bool = False,
     keep_settings: bool = False,
     downgrade: bool = False,
+    lock_wait: str = "0",
 ) -> None:
     """Roll back to a prior successful release: its code and its settings, when the schema
     allows (every migration since is an expand; else --downgrade)."""
+    from eq_deploy.lock import parse_duration
     from eq_deploy.rollback import RollbackOptions
     from eq_deploy.rollback import rollback as run_rollback
 
@@ -265,6 +272,7 @@ def rollback(
             force_unlock=force_unlock,
             keep_settings=keep_settings,
             downgrade=downgrade,
+            lock_wait=parse_duration(lock_wait, "--lock-wait"),
         ),
         _reporter(),
     )
@@ -351,3 +359,39 @@ def smoke(
     from eq_deploy.inspect import run_smoke
 
     run_smoke(_target(env, context, namespace, env_file), _reporter(), url=url, deadline=deadline)
+
+
+@invoke_task(
+    positional=["action"],
+    help={
+        "action": "acquire | release | status",
+        "message": "why (acquire; shown to every deploy that finds the lock held)",
+        "duration": "how long a lock taken by hand lasts (acquire) [24h]",
+        "force": "release a lock a deploy holds (when that deploy is gone)",
+        **WHERE_HELP,
+    },
+)
+@reports_errors
+def lock(
+    c: Context,
+    action: str,
+    message: str = "",
+    duration: str = "24h",
+    force: bool = False,
+    env: str = "local",
+    context: str = "",
+    namespace: str = "",
+    env_file: str = "",
+) -> None:
+    """Hold the deploy lock by hand (inv lock acquire -m "freeze for incident"), release it,
+    or show who holds it."""
+    from eq_deploy.inspect import lock_command
+
+    lock_command(
+        _target(env, context, namespace, env_file),
+        _reporter(),
+        action,
+        message=message,
+        duration=duration,
+        force=force,
+    )

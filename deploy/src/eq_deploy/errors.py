@@ -39,3 +39,10 @@ class LockHeld(DeployError):
 
 class WaitTimeout(DeployError):
     """A wait reached its deadline without a terminal state (it may still get there)."""
+
+
+class LockLost(DeployError):
+    """This run lost its Lease (it stalled past it, or the lock was removed) and stopped
+    before its next write: what it did so far stays; a person looks (inv status, history)."""
+
+    exit_code = 3

@@ -191,3 +191,40 @@ def run_smoke(target: Target, reporter: Reporter, *, url: str = "", deadline: fl
         note = smoke(base, expect_sha=expect, deadline=deadline, status=reporter.status)
     reporter.line(f"smoke ok: {note}")
     return note
+
+
+def lock_command(
+    target: Target,
+    reporter: Reporter,
+    action: str,
+    *,
+    message: str = "",
+    duration: str = "24h",
+    force: bool = False,
+    kube: Kube | None = None,
+) -> dict[str, Any]:
+    """`inv lock acquire | release | status`."""
+    from eq_deploy.errors import UsageError
+    from eq_deploy.lock import acquire_by_hand, lock_state, parse_duration, release_by_hand
+
+    if action not in ("acquire", "release", "status"):
+        raise UsageError(f"inv lock {action!r}: want acquire, release or status")
+    seconds = parse_duration(duration, "--duration") if action == "acquire" else 0
+    session = Session(target, reporter, check_required=False, kube=kube)
+    kube, ns = session.kube, session.namespace
+    if action == "acquire":
+        held = acquire_by_hand(kube, ns, message, seconds)
+        reporter.line(f"deploy lock of {ns} held by {held.holder} for {duration}")
+    elif action == "release":
+        holder = release_by_hand(kube, ns, force=force)
+        reporter.line(f"released the deploy lock of {ns} ({holder})" if holder else "not held")
+    state = lock_state(kube, ns)
+    if action == "status":
+        if not state["held"]:
+            reporter.line(f"deploy lock of {ns}: free" + (" (stale)" if "holder" in state else ""))
+        else:
+            reporter.line(
+                f"deploy lock of {ns}: held by {state['holder']} since {state['acquired']}, "
+                f"stale at {state['stale_at']}"
+            )
+    return state

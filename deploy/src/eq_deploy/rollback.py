@@ -66,6 +66,7 @@ class RollbackOptions:
     force_unlock: bool = False
     keep_settings: bool = False
     downgrade: bool = False
+    lock_wait: float = 0  # seconds to wait for a held lock
 
 
 @dataclass
@@ -139,6 +140,8 @@ def after_failure(run: RollbackRun, exc: DeployError) -> None:
         if isinstance(exc, Interrupted):
             exc.message += "; stopped before the lock: nothing to undo"
         return
+    if run.lock is not None and run.lock.lost:
+        return  # another run holds the namespace now: no history write
     if isinstance(exc, Interrupted):
         run.entry.result = hist.INTERRUPTED
         if run.runner.current in ("rollout", "smoke"):
@@ -154,7 +157,7 @@ def after_failure(run: RollbackRun, exc: DeployError) -> None:
 def rollback_steps(run: RollbackRun) -> list[Step]:
     steps = [
         Step("preflight", lambda: preflight(run)),
-        Step("lock", lambda: take_lock(run)),
+        Step("lock", lambda: None, lambda status: take_lock(run, status)),
         Step("schema", lambda: None, lambda status: check_schema(run, status)),
     ]
     if run.opts.downgrade:
@@ -237,7 +240,7 @@ def preflight(run: RollbackRun) -> str:
     return f"target {target.tag} (revision {target.revision}, {target.image})"
 
 
-def take_lock(run: RollbackRun) -> str:
+def take_lock(run: RollbackRun, status: Status) -> str:
     from eq_deploy.lock import DeployLock, force_unlock, who
 
     target = run.target
@@ -245,8 +248,9 @@ def take_lock(run: RollbackRun) -> str:
     if run.opts.force_unlock:
         force_unlock(run.kube, run.namespace)
     lock = DeployLock(run.kube, run.namespace, f"rollback to {target.tag}")
-    lock.acquire()
+    lock.acquire(wait=run.opts.lock_wait, status=status)
     run.lock = lock
+    run.runner.guards.append(lock.fence)
     refuse_while_migrating(run.session, f"a rollback to {target.tag}")
     live_entry = hist.live_entry(run.history, release_of(run.live))
     config, secret = podspec.settings_refs(run.deployment)

@@ -17,5 +17,6 @@ namespace = Collection(
     deploy_tasks.status,
     deploy_tasks.diff,
     deploy_tasks.smoke,
+    deploy_tasks.lock,
 )
 namespace.add_collection(cluster_tasks.namespace, name="cluster")
