@@ -40,8 +40,8 @@ class FakeCluster:
     objects: dict[tuple[str, str, str], Obj] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)  # pod name -> log
     writes: list[str] = field(default_factory=list)  # "verb Kind/name", in order
-    context: str = "fake"
-    server: str = "https://fake.invalid"
+    context: str = "kind-flows"  # the kind environment's pin accepts kind-*
+    server: str = "https://127.0.0.1:6443"
     # Job name -> how many reads it stays running for (a migration that takes a while).
     job_polls: dict[str, int] = field(default_factory=dict)
     # (write prefix, signal): send the signal to this process right after that write, the

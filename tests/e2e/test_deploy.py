@@ -46,14 +46,16 @@ class Bed:
     tags: dict[str, str] = field(default_factory=dict)  # role -> tag
     digests: dict[str, str] = field(default_factory=dict)
 
-    def inv(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def inv(
+        self, *args: str, timeout: float = 900, env_file: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         where = [
             "--context",
             self.cluster.context,
             "--namespace",
             self.namespace,
             "--env-file",
-            str(self.env_file),
+            str(env_file or self.env_file),
         ]
         command = [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args]
         if args[0] not in {"build", "render"}:
@@ -775,7 +777,7 @@ def interrupt_and_time(bed: Bed, child: Child, signum: int, previous_sha: str) -
 
 def test_derive_images_for_interruption(bed: Bed) -> None:
     files = _migration_files(contract=False)  # the database is at EXPAND_REV by now
-    for role in ("introll", "intmig_SIGINT", "intmig_SIGTERM"):
+    for role in ("introll", "intmig_SIGINT", "intmig_SIGTERM", "takeover"):
         tag = "sha-1e7" + uuid.uuid4().hex[:6]
         bed.digests[role] = derive_image(
             bed.registry, REPOSITORY, bed.tags["first"], tag, label=role, files=files
@@ -793,7 +795,7 @@ def test_interrupt_during_the_rollout_rolls_back(bed: Bed, wait_until: Any, sign
     tag = bed.tags["introll"]
     child = Child(bed, "deploy", "--tag", tag, "--no-smoke")
     try:
-        soon(lambda: child.said("[6/8] rollout:"), "the rollout to wait", child)
+        soon(lambda: child.said("[6/7] rollout:"), "the rollout to wait", child)
         if signum == signal.SIGINT:
             new_sha = tag.removeprefix("sha-")
             soon(lambda: bed.health()["data"]["deployment"]["sha"] == new_sha, "new pods", child)
@@ -883,3 +885,101 @@ def test_interrupt_during_the_migration_leaves_its_job_running(
     assert (finished.get("status") or {}).get("succeeded") == 1  # the same Job, never killed
     assert finished["metadata"]["uid"] == running["metadata"]["uid"]
     assert bed.health()["data"]["deployment"]["sha"] == tag.removeprefix("sha-")
+
+
+def test_a_deploy_that_lost_its_lease_stops_before_its_next_write(
+    bed: Bed, wait_until: Any
+) -> None:
+    """The deploy stalls in its migration (the advisory lock is held here); meanwhile another
+    holder takes the Lease over. Once the migration ends, the deploy stops before the
+    rollout, says so (exit 3) and writes nothing more: no Deployment change, no history."""
+    import psycopg
+
+    tag = bed.tags["takeover"]
+    job = f"eq-backend-migrate-{tag}"
+    before = bed.deployment()["metadata"]["resourceVersion"]
+    revisions = [e.revision for e in bed.history()]
+    kube = bed.kube()
+    with psycopg.connect(bed.postgres.url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        child = Child(bed, "deploy", "--tag", tag, "--no-smoke")
+        try:
+            wait_until(
+                "the migration to wait for the lock",
+                lambda: "waiting for another migration" in kubectl(bed, "logs", f"job/{job}"),
+                120,
+            )
+            lease = kube.get("Lease", "eq-deploy-lock", bed.namespace)
+            assert lease is not None
+            lease["spec"]["holderIdentity"] = "other@ci pid 9 (deploy sha-0ther)"
+            kube.replace(lease)
+        finally:
+            holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+    code = child.finish()
+    try:
+        assert code == 3, child.output
+        assert "error: lost the deploy lock to other@ci pid 9 (deploy sha-0ther)" in child.output
+        assert "stopped before rollout, changing nothing more" in child.output
+        assert bed.deployment()["metadata"]["resourceVersion"] == before
+        assert [e.revision for e in bed.history()] == revisions
+        lease = kube.get("Lease", "eq-deploy-lock", bed.namespace)
+        assert lease is not None
+        assert lease["spec"]["holderIdentity"] == "other@ci pid 9 (deploy sha-0ther)"
+    finally:
+        kube.delete("Lease", "eq-deploy-lock", bed.namespace)
+
+
+def test_lock_by_hand_then_lock_wait(bed: Bed) -> None:
+    """`inv lock acquire -m` freezes deploys (exit 4, naming the reason); `--lock-wait` waits
+    for `inv lock release`."""
+    import threading
+
+    held = bed.inv("lock", "acquire", "-m", "freeze for incident")
+    assert held.returncode == 0, held.stderr
+    status = bed.inv("lock", "status")
+    assert "(by hand: freeze for incident)" in status.stdout
+    refused = bed.inv("rollback", "--no-smoke")
+    assert refused.returncode == 4, refused.stderr
+    assert "(by hand: freeze for incident)" in refused.stderr
+    assert "inv lock release lifts it" in refused.stderr
+    release = threading.Timer(3, lambda: bed.inv("lock", "release"))
+    release.start()
+    waited = bed.inv("deploy", "--tag", bed.tags["takeover"], "--no-smoke", "--lock-wait", "2m")
+    release.join()
+    assert waited.returncode == 0, waited.stderr
+    assert "deploy lock held by" in waited.stdout  # the wait said what it waited for
+    assert bed.health()["data"]["deployment"]["sha"] == bed.tags["takeover"].removeprefix("sha-")
+
+
+def test_a_context_the_environment_does_not_pin_changes_nothing(bed: Bed) -> None:
+    """`--env cloud` (pinned to context prod) against this cluster: one line, exit 2, and
+    every object of the namespace keeps its resourceVersion."""
+    kube = bed.kube()
+
+    def versions() -> dict[str, str]:
+        out = {}
+        for kind in ("Namespace", "Deployment", "Service", "ConfigMap", "Secret", "Job", "Lease"):
+            objects = (
+                [kube.get("Namespace", bed.namespace) or {}]
+                if kind == "Namespace"
+                else kube.items(kind, bed.namespace)
+            )
+            for obj in objects:
+                out[f"{kind}/{obj['metadata']['name']}"] = obj["metadata"]["resourceVersion"]
+        return out
+
+    cloud_env = bed.env_file.with_name(".env.cloud")
+    cloud_env.write_text(
+        bed.env_file.read_text()
+        + "GOOGLE_CLIENT_ID=x\nGOOGLE_CLIENT_SECRET=x\nOPENAI_API_KEY=x\n"
+        + "PUBLIC_BASE_URL=https://eq.example.test\n"
+    )
+    before = versions()
+    result = bed.inv("deploy", "--tag", bed.tags["first"], "--env", "cloud", env_file=cloud_env)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("error: --env cloud deploys only to context prod")
+    assert f"not to context {bed.cluster.context}" in errors[0]
+    assert "[2/" not in result.stdout  # stopped in preflight
+    assert versions() == before

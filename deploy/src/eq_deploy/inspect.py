@@ -212,6 +212,8 @@ def lock_command(
     seconds = parse_duration(duration, "--duration") if action == "acquire" else 0
     session = Session(target, reporter, check_required=False, kube=kube)
     kube, ns = session.kube, session.namespace
+    if action != "status":
+        session.env.check_cluster(kube.context, kube.server)
     if action == "acquire":
         held = acquire_by_hand(kube, ns, message, seconds)
         reporter.line(f"deploy lock of {ns} held by {held.holder} for {duration}")

@@ -88,7 +88,9 @@ class Session:
         return self._kube
 
     def connect(self) -> str:
-        """Reach the cluster; one line naming the context when it cannot be reached."""
+        """Check the cluster is one the environment pins (before any call to it), then reach
+        it; one line naming the context when it is not or cannot be reached."""
+        self.env.check_cluster(self.kube.context, self.kube.server)
         return self.kube.version()
 
     def where(self) -> str:
