@@ -91,6 +91,11 @@ class FakeCluster:
         if dry_run:
             return body
         self.writes.append(f"apply {key[0]}/{key[2]}")
+        # What server-side apply records: the manager owns the fields it sent (lists whole).
+        fields = _fields({k: v for k, v in body.items() if k not in ("apiVersion", "kind")})
+        body["metadata"]["managedFields"] = [
+            {"manager": "eq-deploy", "operation": "Apply", "fieldsV1": fields}
+        ]
         if live is not None:
             merged = copy.deepcopy(live)
             merged.update({k: v for k, v in body.items() if k != "metadata"})
@@ -325,3 +330,10 @@ def _matches(obj: Obj, selector: str | None) -> bool:
         if name not in labels or (value and labels[name] != value):
             return False
     return True
+
+
+def _fields(value: Any) -> Obj:
+    """A FieldsV1 tree of `value`: maps recursed, anything else a leaf."""
+    if isinstance(value, dict):
+        return {f"f:{k}": _fields(v) for k, v in value.items() if k != "managedFields"}
+    return {}

@@ -812,7 +812,17 @@ def test_interrupt_during_the_rollout_rolls_back(bed: Bed, wait_until: Any, sign
     newest = bed.history()[0]
     assert (newest.tag, newest.result) == (tag, "interrupted")
     assert newest.reason.startswith(f"interrupted by {name} during rollout; rolled back to ")
-    assert image_of(bed.deployment()) == image_of(previous)
+    restored = bed.deployment()
+    assert image_of(restored) == image_of(previous)
+    # The rollback applied the tool's own fields only, not the defaulted ones it never set.
+    ours = [
+        m["fieldsV1"]
+        for m in restored["metadata"]["managedFields"]
+        if m["manager"] == "eq-deploy" and m["operation"] == "Apply"
+    ]
+    assert ours
+    assert "f:dnsPolicy" not in str(ours)
+    assert "f:schedulerName" not in str(ours)
     serving_pods(bed, wait_until)  # settles: two ready pods of the previous release, no other
     assert bed.health()["data"]["deployment"]["sha"] == previous_sha
     job = bed.kube().get("Job", f"eq-backend-migrate-{tag}", bed.namespace) or {}

@@ -196,9 +196,12 @@ def restore_deployment_step(
     `hurried` (an interrupted deploy, `timeout` = the time left before the second signal):
     reaching the deadline is no failure, the rollout goes on in the cluster."""
     from eq_deploy.errors import WaitTimeout
-    from eq_deploy.kube import strip_server_fields
+    from eq_deploy.kube import FIELD_MANAGER
+    from eq_deploy.ownership import owned_fields
 
-    body = strip_server_fields(previous)
+    # Only what the tool applied: re-applying the whole live object would make it the owner
+    # of every defaulted field, and of spec.replicas under an HPA.
+    body = owned_fields(previous, FIELD_MANAGER)
 
     def wait(status: Status) -> str:
         try:
