@@ -197,6 +197,8 @@ class FakeCluster:
     def _store(self, obj: Obj) -> None:
         self._version += 1
         obj["metadata"]["resourceVersion"] = str(self._version)
+        stamp = f"2026-01-01T{self._version // 3600:02d}:{self._version // 60 % 60:02d}:"
+        obj["metadata"].setdefault("creationTimestamp", f"{stamp}{self._version % 60:02d}Z")
         self.objects[_key(obj)] = obj
 
     def _node(self) -> Obj:

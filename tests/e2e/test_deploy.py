@@ -993,3 +993,49 @@ def test_a_context_the_environment_does_not_pin_changes_nothing(bed: Bed) -> Non
     assert f"not to context {bed.cluster.context}" in errors[0]
     assert "[2/" not in result.stdout  # stopped in preflight
     assert versions() == before
+
+
+def test_prune_of_an_hpa_and_an_ingress_shown_first_by_diff(bed: Bed) -> None:
+    """An Ingress (INGRESS_HOST set, then cleared) and an HPA (as a render with `hpa:` left
+    it) are shown by `inv diff` as would-delete, kept by --no-prune, deleted by the next
+    successful deploy."""
+    tag = bed.tags["takeover"]  # serving: the pods do not roll
+    kube = bed.kube()
+    set_settings(bed, INGRESS_HOST="eq.example.test")
+    with_ingress = bed.inv("deploy", "--tag", tag, "--no-smoke")
+    assert with_ingress.returncode == 0, with_ingress.stderr
+    assert kube.get("Ingress", "eq-backend", bed.namespace) is not None
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {
+            "name": "eq-backend",
+            "namespace": bed.namespace,
+            "labels": {"eq.deploy/inventory": "app", "app.kubernetes.io/managed-by": "eq-deploy"},
+        },
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "eq-backend"},
+            "minReplicas": 2,
+            "maxReplicas": 3,
+        },
+    }
+    kube.apply(hpa)
+    lines = [line for line in bed.env_file.read_text().splitlines() if "INGRESS_HOST" not in line]
+    bed.env_file.write_text("\n".join(lines) + "\n")
+
+    shown = bed.inv("diff", "--tag", tag)
+    assert shown.returncode == 0, shown.stderr
+    assert "- HorizontalPodAutoscaler/eq-backend (would delete)" in shown.stdout
+    assert "- Ingress/eq-backend (would delete)" in shown.stdout
+    kept = bed.inv("deploy", "--tag", tag, "--no-smoke", "--no-prune")
+    assert kept.returncode == 0, kept.stderr
+    assert kube.get("Ingress", "eq-backend", bed.namespace) is not None
+
+    pruned = bed.inv("deploy", "--tag", tag, "--no-smoke")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "- Ingress/eq-backend (deleted)" in pruned.stdout
+    assert "- HorizontalPodAutoscaler/eq-backend (deleted)" in pruned.stdout
+    assert kube.get("Ingress", "eq-backend", bed.namespace) is None
+    assert kube.get("HorizontalPodAutoscaler", "eq-backend", bed.namespace) is None
+    assert kube.get("Service", "eq-backend", bed.namespace) is not None
+    assert bed.health()["data"]["deployment"]["sha"] == tag.removeprefix("sha-")

@@ -83,6 +83,7 @@ class DeployOptions:
     allow_tag: bool = False
     force_unlock: bool = False
     lock_wait: float = 0  # seconds to wait for a held lock
+    prune: bool = True  # delete what the render no longer has, after a successful rollout
 
 
 @dataclass
@@ -373,7 +374,24 @@ def record_success(run: DeployRun) -> str:
     assert run.entry is not None
     run.entry.result = hist.SUCCEEDED
     note = record(run.session, run.entry, run.runner)
+    if run.opts.prune:
+        note += prune_stale(run)
     return note + collect_settings_garbage(run.session, run.obj("Deployment"))
+
+
+def prune_stale(run: DeployRun) -> str:
+    """After a successful rollout: delete what the render no longer has (a failure to is a
+    warning: the release serves)."""
+    from eq_deploy.prune import prune
+
+    try:
+        deleted = prune(run.kube, run.namespace, run.objects)
+    except DeployError as exc:
+        run.session.reporter.line(f"warning: not pruned: {exc.message}")
+        return ""
+    for label in deleted:
+        run.session.reporter.line(f"  - {label} (deleted)")
+    return f"; pruned {len(deleted)} object(s)" if deleted else ""
 
 
 def collect_settings_garbage(session: Session, live: Obj) -> str:

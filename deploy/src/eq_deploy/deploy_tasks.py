@@ -183,6 +183,8 @@ def render(
         "allow_tag": "accept a tag that is not sha-<hex>",
         "force_unlock": "remove another deploy's lock first (when that deploy is gone)",
         "lock_wait": "wait this long for a held lock (90s, 5m, 1h) [0: fail at once, exit 4]",
+        "prune": "delete what the render no longer has, after a successful rollout "
+        "(--no-prune keeps it)",
     }
 )
 @reports_errors
@@ -201,6 +203,7 @@ def deploy(
     allow_tag: bool = False,
     force_unlock: bool = False,
     lock_wait: str = "0",
+    prune: bool = True,
 ) -> None:
     """Deploy a tag: preflight, config, migrate Job, rollout, smoke, record history."""
     from eq_deploy.deploy import DeployOptions
@@ -219,6 +222,7 @@ def deploy(
             allow_tag=allow_tag,
             force_unlock=force_unlock,
             lock_wait=parse_duration(lock_wait, "--lock-wait"),
+            prune=prune,
         ),
         _reporter(),
     )
@@ -395,3 +399,24 @@ def lock(
         duration=duration,
         force=force,
     )
+
+
+@task(
+    help={
+        **WHERE_HELP,
+        "yes": "really delete (without it: list what would be deleted, change nothing)",
+    }
+)
+@reports_errors
+def destroy(
+    c: Context,
+    env: str = "local",
+    context: str = "",
+    namespace: str = "",
+    env_file: str = "",
+    yes: bool = False,
+) -> None:
+    """Remove the app from a namespace: workloads, Jobs, settings objects, history."""
+    from eq_deploy.inspect import destroy as run_destroy
+
+    run_destroy(_target(env, context, namespace, env_file), _reporter(), yes=yes)

@@ -16,7 +16,7 @@ from eq_deploy import podspec
 from eq_deploy.errors import DeployError
 from eq_deploy.progress import Reporter
 from eq_deploy.render import DEPLOYMENT_NAME, redact
-from eq_deploy.session import Session, Target, deploy_sha, tag_of
+from eq_deploy.session import Session, Target, deploy_sha, refuse_while_migrating, tag_of
 
 if TYPE_CHECKING:
     from eq_deploy.kube import Kube
@@ -68,6 +68,12 @@ def diff_objects(session: Session, objects: list[Obj]) -> list[str]:
             n=2,
         )
         out.append(f"~ {label}\n" + "\n".join("    " + line for line in list(diff)[2:]))
+    if namespace_exists:
+        from eq_deploy.prune import stale_objects
+
+        out += [
+            f"- {label} (would delete)" for label in stale_objects(kube, session.namespace, objects)
+        ]
     return out
 
 
@@ -230,3 +236,33 @@ def lock_command(
                 f"stale at {state['stale_at']}"
             )
     return state
+
+
+def destroy(
+    target: Target, reporter: Reporter, *, yes: bool, kube: Kube | None = None
+) -> list[str]:
+    """`inv destroy`: under the lock, delete every object the tool made in the namespace
+    (the namespace itself stays: it may hold more than this app). Without `yes`, only say
+    what would go."""
+    from eq_deploy.errors import UsageError
+    from eq_deploy.lock import DeployLock
+    from eq_deploy.prune import everything
+
+    session = Session(target, reporter, check_required=False, kube=kube)
+    reporter.line(session.where() + f" · kubernetes {session.connect()}")
+    kube, ns = session.kube, session.namespace
+    found = everything(kube, ns)
+    if not yes:
+        raise UsageError(
+            f"inv destroy would delete {len(found)} object(s) in {ns}"
+            + (f" ({', '.join(found)})" if found else "")
+            + "; pass --yes to delete them"
+        )
+    with DeployLock(kube, ns, "destroy"):
+        refuse_while_migrating(session, "inv destroy")  # never kill alembic halfway
+        for label in everything(kube, ns):
+            kind, name = label.split("/", 1)
+            kube.delete(kind, name, ns, propagation="Background")
+            reporter.line(f"- {label} (deleted)")
+    reporter.line(f"destroyed the app in {ns}")
+    return found

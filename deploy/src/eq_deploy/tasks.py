@@ -18,5 +18,6 @@ namespace = Collection(
     deploy_tasks.diff,
     deploy_tasks.smoke,
     deploy_tasks.lock,
+    deploy_tasks.destroy,
 )
 namespace.add_collection(cluster_tasks.namespace, name="cluster")
