@@ -33,7 +33,8 @@ def test_what_the_render_no_longer_has_is_shown_then_pruned(bed: Bed) -> None:
     bed.deploy(A)
     bed.cluster.apply(HPA)  # left by a render that had `hpa:` set
     out = io.StringIO()
-    assert diff(B, bed.target(), Reporter(out, tty=False), kube=bed.cluster)  # type: ignore[arg-type]
+    changes = diff(B, bed.target(), Reporter(out, tty=False), kube=bed.cluster)  # type: ignore[arg-type]
+    assert "- HorizontalPodAutoscaler/eq-backend (would delete)" in changes
     assert "- HorizontalPodAutoscaler/eq-backend (would delete)" in out.getvalue()
     assert bed.cluster.get("HorizontalPodAutoscaler", "eq-backend", NS) is not None
 

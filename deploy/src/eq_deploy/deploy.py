@@ -83,6 +83,7 @@ class DeployOptions:
     allow_tag: bool = False
     force_unlock: bool = False
     lock_wait: float = 0  # seconds to wait for a held lock
+    message: str = ""  # recorded in history (--message)
     prune: bool = True  # delete what the render no longer has, after a successful rollout
 
 
@@ -121,13 +122,21 @@ class DeployRun:
         return next(o for o in self.objects if o["kind"] == kind)
 
 
-def deploy(opts: DeployOptions, reporter: Reporter, *, kube: Kube | None = None) -> Outcome:
-    """Run the deploy plan (or the dry-run plan); raise DeployError on failure, after the
-    automatic rollback and the history record."""
+def deploy(
+    opts: DeployOptions,
+    reporter: Reporter,
+    *,
+    kube: Kube | None = None,
+    changes: list[str] | None = None,
+) -> Outcome:
+    """Run the deploy plan (or the dry-run plan, whose diff blocks go into `changes`); raise
+    DeployError on failure, after the automatic rollback and the history record."""
     tag = check_tag(opts.tag, allow_tag=opts.allow_tag)
     run = DeployRun(opts, Session(opts.target, reporter, kube=kube), Runner(reporter), tag)
     if opts.dry_run:
         run.runner.run_all(dry_run_steps(run))
+        if changes is not None:
+            changes.extend(run.changes)
         return Outcome(
             tag,
             run.image,
@@ -157,6 +166,7 @@ def deploy(opts: DeployOptions, reporter: Reporter, *, kube: Kube | None = None)
         url=run.smoke.url,
         changed=not run.unchanged,
         alembic_head=run.migration.head if run.migration else "",
+        revision=run.entry.revision if run.entry else 0,
     )
     reporter.line(
         f"deployed {tag} ({run.digest or 'no digest'}) to {run.namespace} in "
@@ -174,14 +184,17 @@ def diff(
     *,
     allow_tag: bool = False,
     kube: Kube | None = None,
-) -> bool:
-    """Print what `deploy --tag` would change; True when something would."""
-    outcome = deploy(
+) -> list[str]:
+    """Print what `deploy --tag` would change; return one block per object, each starting
+    with `+` (new), `~` (changed), `=` (same) or `-` (would be pruned)."""
+    changes: list[str] = []
+    deploy(
         DeployOptions(tag=tag, target=target, dry_run=True, allow_tag=allow_tag),
         reporter,
         kube=kube,
+        changes=changes,
     )
-    return outcome.changed
+    return changes
 
 
 # --- the plans ------------------------------------------------------------------------------------
@@ -239,7 +252,7 @@ def preflight(run: DeployRun) -> str:
 def take_lock(run: DeployRun, status: Status) -> str:
     """Take the Lease (waiting up to --lock-wait), fence every later step with it, then read
     what serves and the history under it."""
-    from eq_deploy.lock import DeployLock, force_unlock, who
+    from eq_deploy.lock import DeployLock, force_unlock, run_url, who
 
     note = ""
     if run.opts.force_unlock:
@@ -266,6 +279,8 @@ def take_lock(run: DeployRun, status: Status) -> str:
         by=who(),
         result=hist.FAILED,
         environment=run.session.env.name,
+        message=run.opts.message,
+        run_url=run_url(),
     )
     return note + f"held by {lock.holder}"
 
@@ -441,7 +456,9 @@ def after_failure(run: DeployRun, exc: DeployError) -> None:
         else:
             blocked = _auto_rollback(run, previous, exc)
     record(run.session, entry, run.runner)
+    exc.revision = entry.revision
     if blocked is not None:
+        blocked.revision = entry.revision
         if interrupted:
             exc.message = blocked.message
             return
@@ -472,6 +489,7 @@ def _auto_rollback(run: DeployRun, previous: Obj, exc: DeployError) -> NeedsHuma
         note = run.runner.timings[-1].note
         # A hurried rollback may still be finishing: say so rather than claim it is done.
         finishing = f"; {note}" if note.startswith("applied; still") else ""
+        exc.rolled_back_to = tag
         run.entry.reason += f"; rolled back to {tag}{finishing}"
         exc.message = f"{exc.message} (rolled back to {tag}{finishing})"
     return None

@@ -12,6 +12,8 @@ class DeployError(Exception):
         self.message = message
         # Extra lines a person needs (logs, events); printed below the one-line message.
         self.detail = detail
+        self.revision = 0  # the history entry recording this failure, once recorded
+        self.rolled_back_to = ""  # the tag an automatic rollback restored
 
     def __str__(self) -> str:
         return self.message

@@ -56,6 +56,8 @@ class Entry:
     # This build's migration scripts: revision -> [down revision, expand | contract].
     schema: dict[str, list[str]] = field(default_factory=dict, repr=False)
     rolled_back_from: int = 0  # for a rollback: the revision that served before it
+    message: str = ""  # --message: why, in the deployer's words
+    run_url: str = ""  # the CI run that made this entry (GitHub Actions)
 
     def deployment_object(self) -> dict[str, Any] | None:
         if not self.deployment:

@@ -139,7 +139,7 @@ def show_status(target: Target, reporter: Reporter, *, kube: Kube | None = None)
     deployment = kube.get("Deployment", DEPLOYMENT_NAME, ns)
     if deployment is None:
         reporter.line(f"Deployment {DEPLOYMENT_NAME}: not deployed in {ns}")
-        return {"deployed": False}
+        return {"deployed": False, "namespace": ns}
     container = podspec.main_container(deployment)
     env = podspec.env_literals(deployment)
     try:
@@ -160,10 +160,19 @@ def show_status(target: Target, reporter: Reporter, *, kube: Kube | None = None)
     selector = ",".join(
         f"{k}={v}" for k, v in deployment["spec"]["selector"]["matchLabels"].items()
     )
+    pods = []
     for pod in kube.items("Pod", ns, labels=selector):
         statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
         restarts = sum(cs.get("restartCount", 0) for cs in statuses)
         problem = fatal_container_state(pod) or ""
+        pods.append(
+            {
+                "name": pod["metadata"]["name"],
+                "phase": (pod.get("status") or {}).get("phase"),
+                "restarts": restarts,
+                "problem": problem,
+            }
+        )
         reporter.line(
             f"  pod {pod['metadata']['name']}: {pod['status'].get('phase')} "
             f"restarts {restarts} {problem}".rstrip()
@@ -179,7 +188,21 @@ def show_status(target: Target, reporter: Reporter, *, kube: Kube | None = None)
     if lease is not None:
         expiry = lease_expiry(lease)
         reporter.line(f"lock: held by {lease['spec'].get('holderIdentity')} until {expiry}")
-    return {"deployed": True, "ready": done, "image": container["image"]}
+    return {
+        "deployed": True,
+        "namespace": ns,
+        "tag": tag_of(deployment),
+        "ready": done,
+        "state": text,
+        "image": container["image"],
+        "config_map": config,
+        "secret": secret,
+        "deployed_at": env.get("DEPLOYED_AT", ""),
+        "deployed_by": env.get("DEPLOY_BY", ""),
+        "pods": pods,
+        "last": entries[0].summary() if entries else None,
+        "lock": (lease.get("spec") or {}).get("holderIdentity") if lease is not None else None,
+    }
 
 
 def run_smoke(target: Target, reporter: Reporter, *, url: str = "", deadline: float = 60) -> str:
@@ -266,3 +289,23 @@ def destroy(
             reporter.line(f"- {label} (deleted)")
     reporter.line(f"destroyed the app in {ns}")
     return found
+
+
+CHANGE_OPS = {"+": "create", "~": "change", "=": "same", "-": "delete"}
+
+
+def change_summary(tag: str, changes: list[str]) -> dict[str, Any]:
+    """`inv diff --json`: {"tag", "changed", "objects": [{"object", "op", "diff"}]} with op
+    create | change | same | delete (pruned); Secret values are redacted as in the text."""
+    objects = []
+    for block in changes:
+        head, _, body = block.partition("\n")
+        op, _, rest = head.partition(" ")
+        objects.append(
+            {"object": rest.split(" ", 1)[0], "op": CHANGE_OPS.get(op, op), "diff": body}
+        )
+    return {
+        "tag": tag,
+        "changed": any(o["op"] != "same" for o in objects),
+        "objects": objects,
+    }

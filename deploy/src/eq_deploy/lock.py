@@ -45,12 +45,27 @@ def parse_duration(text: str, flag: str) -> float:
 
 
 def who() -> str:
-    """`user@host` for history and the lock."""
+    """Who deploys, for history, the pods and the lock: in GitHub Actions the actor (not the
+    runner's account), else `user@host`."""
+    actor = os.environ.get("GITHUB_ACTOR", "")
+    if actor and os.environ.get("GITHUB_ACTIONS") == "true":
+        return f"{actor} (GitHub Actions)"
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
     return f"{user}@{socket.gethostname()}"
+
+
+def run_url() -> str:
+    """The CI run that deploys (GitHub Actions), for history; "" elsewhere."""
+    env = os.environ
+    if env.get("GITHUB_ACTIONS") != "true" or not env.get("GITHUB_RUN_ID"):
+        return ""
+    server = env.get("GITHUB_SERVER_URL", "https://github.com")
+    attempt = env.get("GITHUB_RUN_ATTEMPT", "")
+    url = f"{server}/{env.get('GITHUB_REPOSITORY', '')}/actions/runs/{env['GITHUB_RUN_ID']}"
+    return url + (f"/attempts/{attempt}" if attempt else "")
 
 
 def _now() -> datetime:

@@ -67,6 +67,7 @@ class RollbackOptions:
     keep_settings: bool = False
     downgrade: bool = False
     lock_wait: float = 0  # seconds to wait for a held lock
+    message: str = ""  # recorded in history (--message)
 
 
 @dataclass
@@ -129,6 +130,7 @@ def rollback(opts: RollbackOptions, reporter: Reporter, *, kube: Kube | None = N
         {name: run.runner.waited(name) for name in ("schema", "downgrade", "rollout", "smoke")},
         url=run.smoke.url,
         alembic_head=run.entry.alembic_head if run.entry else "",
+        revision=run.entry.revision if run.entry else 0,
     )
 
 
@@ -152,6 +154,7 @@ def after_failure(run: RollbackRun, exc: DeployError) -> None:
             exc.message += "; the Deployment was not touched"
     run.entry.reason = exc.message
     record(run.session, run.entry, run.runner)
+    exc.revision = run.entry.revision
 
 
 def rollback_steps(run: RollbackRun) -> list[Step]:
@@ -244,7 +247,7 @@ def preflight(run: RollbackRun) -> str:
 
 
 def take_lock(run: RollbackRun, status: Status) -> str:
-    from eq_deploy.lock import DeployLock, force_unlock, who
+    from eq_deploy.lock import DeployLock, force_unlock, run_url, who
 
     target = run.target
     assert target is not None
@@ -278,6 +281,8 @@ def take_lock(run: RollbackRun, status: Status) -> str:
         else dict(live_entry.settings if live_entry else {}),
         schema=target.schema,
         rolled_back_from=live_entry.revision if live_entry else 0,
+        message=run.opts.message,
+        run_url=run_url(),
     )
     return f"held by {lock.holder}"
 

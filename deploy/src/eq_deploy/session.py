@@ -53,6 +53,7 @@ class Outcome:
     changed: bool = True
     alembic_head: str = ""
     note: str = ""
+    revision: int = 0  # its history entry
 
 
 class Session:
