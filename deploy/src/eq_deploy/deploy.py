@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from eq_deploy import history as hist
 from eq_deploy import podspec
 from eq_deploy.errors import DeployError, NeedsHuman
+from eq_deploy.hooks import HookRun, run_hook
 from eq_deploy.interrupt import Interrupted, stopping_on_signals
 from eq_deploy.pipeline import Runner, Status, Step
 from eq_deploy.progress import Reporter
@@ -146,17 +147,28 @@ def deploy(
             changed=any(not c.startswith("=") for c in run.changes),
             note="dry run: nothing changed",
         )
-    # The handlers stay until the lock is released: a second signal during the cleanup
-    # exits at once.
+    # The handlers stay until the lock is released and the hook ran: a second signal during
+    # the cleanup exits at once.
     with stopping_on_signals(run.runner.interruption):
         try:
-            run.runner.run_all(deploy_steps(run))
-        except DeployError as exc:
-            after_failure(run, exc)
+            try:
+                run.runner.run_all(deploy_steps(run))
+            except DeployError as exc:
+                after_failure(run, exc)
+                raise
+            finally:
+                if run.lock is not None:
+                    run.lock.release()
+        except DeployError as final:  # NeedsHuman may have replaced the first error
+            hook = HookRun("deploy", tag, final.exit_code, final.message, run.image, run.digest)
+            hook.revision, hook.message = final.revision, opts.message
+            run_hook(
+                run.session,
+                "on_failure",
+                hook,
+                time_left=run.runner.interruption.time_left(),
+            )
             raise
-        finally:
-            if run.lock is not None:
-                run.lock.release()
     outcome = Outcome(
         tag,
         run.image,
@@ -174,6 +186,9 @@ def deploy(
         + (f" → {outcome.url}" if outcome.url else "")
         + ("" if outcome.changed else " (pods unchanged)")
     )
+    hook = HookRun("deploy", tag, 0, "", run.image, run.digest, outcome.revision, outcome.url)
+    hook.message = opts.message
+    run_hook(run.session, "post_deploy", hook)
     return outcome
 
 

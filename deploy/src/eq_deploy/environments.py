@@ -44,6 +44,8 @@ class Environment:
     # The clusters this environment may change: (context glob, API server glob) pairs, ""
     # matching anything. A deploy elsewhere stops before any change (check_cluster).
     clusters: tuple[tuple[str, str], ...] = ()
+    # post_deploy / on_failure: a command or a webhook URL (hooks.py).
+    hooks: dict[str, str] = field(default_factory=dict)
 
     def check_cluster(self, context: str, server: str) -> None:
         """A UsageError when (context, server) is not one this environment pins."""
@@ -77,8 +79,9 @@ def load_environment(name: str) -> Environment:
     path = ENVIRONMENTS_DIR / f"{name}.yaml"
     if not path.is_file():
         have = ", ".join(environment_names())
-        raise UsageError(f"--env {name!r}: no {path.relative_to(REPO_ROOT)} (have: {have})")
-    rel = path.relative_to(REPO_ROOT)
+        shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+        raise UsageError(f"--env {name!r}: no {shown} (have: {have})")
+    rel = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -129,7 +132,16 @@ def _environment(name: str, raw: dict[str, Any]) -> Environment:
         required=tuple(str(k) for k in raw.get("required") or ()),
         image_source=_image_source(raw.get("image_source", "registry")),
         clusters=_clusters(raw["clusters"]),
+        hooks=_hooks(raw.get("hooks") or {}),
     )
+
+
+def _hooks(raw: object) -> dict[str, str]:
+    from eq_deploy.hooks import EVENTS
+
+    if not isinstance(raw, dict) or set(raw) - set(EVENTS):
+        raise ValueError(f"'hooks' {raw!r} (want post_deploy and/or on_failure)")
+    return {str(k): str(v or "") for k, v in raw.items()}
 
 
 def _clusters(raw: object) -> tuple[tuple[str, str], ...]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from eq_deploy import history as hist
 from eq_deploy import podspec
 from eq_deploy.errors import DeployError, UsageError
+from eq_deploy.hooks import HookRun, run_hook
 from eq_deploy.interrupt import Interrupted, stopping_on_signals
 from eq_deploy.pipeline import Runner, Status, Step
 from eq_deploy.progress import Reporter
@@ -110,6 +111,12 @@ def rollback(opts: RollbackOptions, reporter: Reporter, *, kube: Kube | None = N
             run.runner.run_all(rollback_steps(run))
         except DeployError as exc:
             after_failure(run, exc)
+            if run.lock is not None:
+                run.lock.release()
+                run.lock = None
+            hook = HookRun("rollback", run.tag, exc.exit_code, exc.message, revision=exc.revision)
+            hook.message = opts.message
+            run_hook(session, "on_failure", hook, time_left=run.runner.interruption.time_left())
             raise
         finally:
             if run.lock is not None:
@@ -122,7 +129,7 @@ def rollback(opts: RollbackOptions, reporter: Reporter, *, kube: Kube | None = N
         + (" (settings kept)" if opts.keep_settings else "")
         + (f" → {run.smoke.url}" if run.smoke.url else "")
     )
-    return Outcome(
+    outcome = Outcome(
         target.tag,
         target.image,
         target.digest,
@@ -132,6 +139,10 @@ def rollback(opts: RollbackOptions, reporter: Reporter, *, kube: Kube | None = N
         alembic_head=run.entry.alembic_head if run.entry else "",
         revision=run.entry.revision if run.entry else 0,
     )
+    hook = HookRun("rollback", target.tag, 0, "", target.image, target.digest, outcome.revision)
+    hook.url, hook.message = outcome.url, opts.message
+    run_hook(session, "post_deploy", hook)
+    return outcome
 
 
 def after_failure(run: RollbackRun, exc: DeployError) -> None:
