@@ -162,3 +162,17 @@ def test_message_and_run_url_are_recorded(bed: Bed, monkeypatch: pytest.MonkeyPa
     assert newest.message == "hotfix for #12"
     assert newest.by == "octocat (GitHub Actions)"
     assert newest.run_url.endswith("/eq/eq/actions/runs/7")
+
+
+def test_logs_command_reads_every_api_pod_in_the_target(bed: Bed) -> None:
+    from eq_deploy.inspect import logs_command
+    from eq_deploy.session import Session
+
+    session = Session(bed.target(), Reporter(), check_required=False, kube=bed.cluster)  # type: ignore[arg-type]
+    argv = logs_command(session, follow=True, tail=20, migrations=False)
+    assert argv[:5] == ["kubectl", "--context", "kind-flows", "--namespace", NS]
+    assert "app.kubernetes.io/name=eq-backend,app.kubernetes.io/component=api" in argv
+    assert {"--prefix", "--tail=20", "--follow"} <= set(argv)
+    jobs = logs_command(session, follow=False, tail=5, migrations=True)
+    assert "--follow" not in jobs
+    assert "app.kubernetes.io/name=eq-backend,app.kubernetes.io/component=migrate" in jobs

@@ -465,3 +465,36 @@ def destroy(
     from eq_deploy.inspect import destroy as run_destroy
 
     run_destroy(_target(env, context, namespace, env_file), _reporter(), yes=yes)
+
+
+@invoke_task(  # with short flags: `inv logs -f`
+    help={
+        **WHERE_HELP,
+        "follow": "keep streaming new lines (Ctrl-C ends it)",
+        "tail": "lines per container to start with [50]",
+        "migrations": "the migration Jobs' pods instead of the API's",
+    }
+)
+@reports_errors
+def logs(
+    c: Context,
+    follow: bool = False,
+    tail: int = 50,
+    migrations: bool = False,
+    env: str = "local",
+    context: str = "",
+    namespace: str = "",
+    env_file: str = "",
+) -> None:
+    """The app's logs: every API pod's, each line prefixed with its pod (kubectl logs)."""
+    from eq_deploy.inspect import show_logs
+
+    code = show_logs(
+        _target(env, context, namespace, env_file),
+        _reporter(),
+        follow=follow,
+        tail=tail,
+        migrations=migrations,
+    )
+    if code:
+        raise Exit(code=code)

@@ -309,3 +309,47 @@ def change_summary(tag: str, changes: list[str]) -> dict[str, Any]:
         "changed": any(o["op"] != "same" for o in objects),
         "objects": objects,
     }
+
+
+API_PODS = "app.kubernetes.io/name=eq-backend,app.kubernetes.io/component=api"
+
+
+def logs_command(session: Session, *, follow: bool, tail: int, migrations: bool) -> list[str]:
+    """The kubectl command for the app's logs: every API pod (or the migration Jobs' pods),
+    each line prefixed with its pod, in the session's context and namespace."""
+    selector = (
+        "app.kubernetes.io/name=eq-backend,app.kubernetes.io/component=migrate"
+        if migrations
+        else API_PODS
+    )
+    argv = [
+        "kubectl",
+        "--context",
+        session.kube.context,
+        "--namespace",
+        session.namespace,
+        "logs",
+        "--selector",
+        selector,
+        "--prefix",
+        "--all-containers",
+        f"--tail={tail}",
+        "--max-log-requests=20",
+    ]
+    return [*argv, "--follow"] if follow else argv
+
+
+def show_logs(
+    target: Target, reporter: Reporter, *, follow: bool, tail: int, migrations: bool
+) -> int:
+    """`inv logs [-f]`: kubectl's own streaming, with Ctrl-C passed on; its exit code."""
+    import shutil
+
+    from eq_deploy.foreground import run_forwarding_signals
+
+    if shutil.which("kubectl") is None:
+        raise DeployError("inv logs needs kubectl on PATH")
+    session = Session(target, reporter, check_required=False)
+    return run_forwarding_signals(
+        logs_command(session, follow=follow, tail=tail, migrations=migrations)
+    )

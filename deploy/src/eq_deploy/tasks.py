@@ -19,5 +19,6 @@ namespace = Collection(
     deploy_tasks.smoke,
     deploy_tasks.lock,
     deploy_tasks.destroy,
+    deploy_tasks.logs,
 )
 namespace.add_collection(cluster_tasks.namespace, name="cluster")
