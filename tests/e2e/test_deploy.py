@@ -1039,3 +1039,58 @@ def test_prune_of_an_hpa_and_an_ingress_shown_first_by_diff(bed: Bed) -> None:
     assert kube.get("HorizontalPodAutoscaler", "eq-backend", bed.namespace) is None
     assert kube.get("Service", "eq-backend", bed.namespace) is not None
     assert bed.health()["data"]["deployment"]["sha"] == tag.removeprefix("sha-")
+
+
+def test_exit_codes_and_json(bed: Bed) -> None:
+    """Each outcome's exit code and --json result on the real cluster, table-driven."""
+    import json
+
+    serving = bed.tags["takeover"]
+    cases: list[tuple[str, list[str], int, dict[str, Any]]] = [
+        ("unchanged", ["deploy", "--tag", serving, "--no-smoke"], 0, {"changed": False}),
+        ("bad tag", ["deploy", "--tag", "latest"], 2, {"result": "usage_error"}),
+        (
+            "failed migration",
+            ["deploy", "--tag", bed.tags["failmig"], "--timeout", "90"],
+            1,
+            {"result": "failed", "rolled_back_to": ""},
+        ),
+        (
+            "crash, rolled back",
+            ["deploy", "--tag", bed.tags["crash_expand"]],
+            1,
+            {"result": "failed", "rolled_back_to": serving},
+        ),
+        ("diff, same", ["diff", "--tag", serving, "--exit-code"], 0, {"changed": False}),
+        (
+            "diff, changes",
+            ["diff", "--tag", bed.tags["first"], "--exit-code"],
+            2,
+            {"changed": True},
+        ),
+        ("status", ["status"], 0, {"tag": serving, "ready": True}),
+    ]
+    for name, args, code, fields in cases:
+        result = bed.inv(*args, "--json")
+        assert result.returncode == code, f"{name}: {result.stderr}"
+        data = json.loads(result.stdout)  # stdout is the JSON, progress went to stderr
+        for key, value in fields.items():
+            assert data[key] == value, f"{name}: {key}={data[key]!r}"
+        if args[0] in {"deploy", "rollback"}:
+            assert data["exit_code"] == code, name
+            assert (data["error"] is None) == (code == 0), name
+
+    held = bed.inv("lock", "acquire", "-m", "json check")
+    assert held.returncode == 0, held.stderr
+    try:
+        refused = bed.inv("rollback", "--json")
+        assert refused.returncode == 4, refused.stderr
+        assert json.loads(refused.stdout)["result"] == "lock_held"
+    finally:
+        bed.inv("lock", "release")
+    history = bed.inv("history", "--json")
+    assert json.loads(history.stdout)[0]["tag"] == bed.tags["crash_expand"]
+
+    logs = bed.inv("logs", "--tail", "3")
+    assert logs.returncode == 0, logs.stderr
+    assert "[pod/eq-backend-" in logs.stdout

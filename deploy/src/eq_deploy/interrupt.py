@@ -28,7 +28,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 BUDGET = 7.5
 # What recording history and releasing the lock take after a rollback's wait (two API calls
 # each), kept out of the time the rollback may wait.
-RESERVE = 1.5
+RESERVE = 2.5
 EXIT_CODE = 130
 
 
