@@ -198,3 +198,17 @@ def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
     assert result.stdout == "first signal noted\n"
     assert "SIGINT: stopping after the current call" in result.stderr
     assert "error: SIGTERM again: exiting now" in result.stderr
+
+
+def test_a_deployment_the_tool_did_not_apply_is_restored_whole(bed: Bed) -> None:
+    """The manual process applied it with kubectl: no eq-deploy fields to extract, so the
+    automatic rollback re-applies what served (server bookkeeping removed)."""
+    bed.deploy(A)
+    live = bed.cluster.objects[("Deployment", NS, "eq-backend")]
+    live["metadata"]["managedFields"] = [
+        {"manager": "kubectl-client-side-apply", "operation": "Update", "fieldsV1": {"f:spec": {}}}
+    ]
+    bed.cluster.signal_after = ("apply Deployment/eq-backend", signal.SIGINT)
+    with pytest.raises(Interrupted, match=f"rolled back to {A}"):
+        bed.deploy(B)
+    assert bed.live_tag() == A

@@ -216,6 +216,12 @@ def restore_deployment_step(
     # Only what the tool applied: re-applying the whole live object would make it the owner
     # of every defaulted field, and of spec.replicas under an HPA.
     body = owned_fields(previous, FIELD_MANAGER)
+    if "template" not in body.get("spec", {}):
+        # Applied by something else (the manual process's kubectl): nothing of ours to
+        # restore, so restore what served, server bookkeeping removed.
+        from eq_deploy.kube import strip_server_fields
+
+        body = strip_server_fields(previous)
 
     def wait(status: Status) -> str:
         try:
