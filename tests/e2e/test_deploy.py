@@ -1094,3 +1094,29 @@ def test_exit_codes_and_json(bed: Bed) -> None:
     logs = bed.inv("logs", "--tail", "3")
     assert logs.returncode == 0, logs.stderr
     assert "[pod/eq-backend-" in logs.stdout
+
+
+def test_destroy_lists_then_removes_the_app(bed: Bed) -> None:
+    """Last: `inv destroy` without --yes lists and changes nothing; with it, nothing the tool
+    made is left in the namespace (the namespace stays)."""
+    kube = bed.kube()
+    before = bed.deployment()["metadata"]["resourceVersion"]
+    listed = bed.inv("destroy")
+    assert listed.returncode == 2, listed.stderr
+    assert "Deployment/eq-backend" in listed.stderr
+    assert "pass --yes" in listed.stderr
+    assert bed.deployment()["metadata"]["resourceVersion"] == before
+
+    result = bed.inv("destroy", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert kube.get("Deployment", "eq-backend", bed.namespace) is None
+    assert kube.get("Service", "eq-backend", bed.namespace) is None
+    assert kube.get("ConfigMap", "eq-deploy-history", bed.namespace) is None
+    assert kube.get("Lease", "eq-deploy-lock", bed.namespace) is None
+    left = [
+        f"{kind}/{o['metadata']['name']}"
+        for kind in ("ConfigMap", "Secret", "Job")
+        for o in kube.items(kind, bed.namespace, labels="app.kubernetes.io/part-of=eq")
+    ]
+    assert left == []
+    assert kube.get("Namespace", bed.namespace) is not None
