@@ -470,6 +470,8 @@ def after_failure(run: DeployRun, exc: DeployError) -> None:
             exc.message += " (no previous Deployment to roll back to)"
         else:
             blocked = _auto_rollback(run, previous, exc)
+    if run.lock is not None and run.lock.lost:  # lost while rolling back: write nothing more
+        return
     record(run.session, entry, run.runner)
     exc.revision = entry.revision
     if blocked is not None:
