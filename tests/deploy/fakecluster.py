@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +40,15 @@ class FakeCluster:
     objects: dict[tuple[str, str, str], Obj] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)  # pod name -> log
     writes: list[str] = field(default_factory=list)  # "verb Kind/name", in order
-    context: str = "fake"
-    server: str = "https://fake.invalid"
+    context: str = "kind-flows"  # the kind environment's pin accepts kind-*
+    server: str = "https://127.0.0.1:6443"
+    # Job name -> how many reads it stays running for (a migration that takes a while).
+    job_polls: dict[str, int] = field(default_factory=dict)
+    # (write prefix, signal): send the signal to this process right after that write, the
+    # way Ctrl-C or a CI cancellation lands while a call is under way.
+    signal_after: tuple[str, int] | None = None
+    # (write prefix, callback): run once right after that write (another actor stepping in).
+    after_write: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
     _version: int = 0
 
     # --- the facade -------------------------------------------------------------------------
@@ -47,6 +56,13 @@ class FakeCluster:
         return "v1.34.0-fake"
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
+        if kind == "Job" and name in self.job_polls:
+            self.job_polls[name] -= 1
+            if self.job_polls[name] <= 0:
+                del self.job_polls[name]
+                job = self.objects.get((kind, namespace or "", name))
+                if job is not None:
+                    self._run_job(job)
         found = self.objects.get((kind, namespace or "", name))
         return copy.deepcopy(found) if found is not None else None
 
@@ -75,6 +91,11 @@ class FakeCluster:
         if dry_run:
             return body
         self.writes.append(f"apply {key[0]}/{key[2]}")
+        # What server-side apply records: the manager owns the fields it sent (lists whole).
+        fields = _fields({k: v for k, v in body.items() if k not in ("apiVersion", "kind")})
+        body["metadata"]["managedFields"] = [
+            {"manager": "eq-deploy", "operation": "Apply", "fieldsV1": fields}
+        ]
         if live is not None:
             merged = copy.deepcopy(live)
             merged.update({k: v for k, v in body.items() if k != "metadata"})
@@ -86,10 +107,11 @@ class FakeCluster:
             body["metadata"].setdefault("uid", str(uuid.uuid4()))
             body["metadata"]["generation"] = 1
         self._store(body)
-        if key[0] == "Job":
+        if key[0] == "Job" and key[2] not in self.job_polls:
             self._run_job(body)
         elif key[0] == "Deployment":
             self._roll_out(body)
+        self._signal_after(f"apply {key[0]}/{key[2]}")
         return copy.deepcopy(body)
 
     def create(self, obj: Obj) -> Obj:
@@ -144,6 +166,15 @@ class FakeCluster:
     def events_for(self, namespace: str, kind: str, name: str) -> list[Obj]:
         return []
 
+    def _signal_after(self, write: str) -> None:
+        if self.signal_after is not None and write.startswith(self.signal_after[0]):
+            signum, self.signal_after = self.signal_after[1], None
+            os.kill(os.getpid(), signum)
+        for hook in list(self.after_write):
+            if write.startswith(hook[0]):
+                self.after_write.remove(hook)
+                hook[1]()
+
     # --- helpers for tests ------------------------------------------------------------------
     def live_settings(self, namespace: str) -> tuple[str, str]:
         deployment = self.get("Deployment", "eq-backend", namespace)
@@ -166,6 +197,8 @@ class FakeCluster:
     def _store(self, obj: Obj) -> None:
         self._version += 1
         obj["metadata"]["resourceVersion"] = str(self._version)
+        stamp = f"2026-01-01T{self._version // 3600:02d}:{self._version // 60 % 60:02d}:"
+        obj["metadata"].setdefault("creationTimestamp", f"{stamp}{self._version % 60:02d}Z")
         self.objects[_key(obj)] = obj
 
     def _node(self) -> Obj:
@@ -299,3 +332,10 @@ def _matches(obj: Obj, selector: str | None) -> bool:
         if name not in labels or (value and labels[name] != value):
             return False
     return True
+
+
+def _fields(value: Any) -> Obj:
+    """A FieldsV1 tree of `value`: maps recursed, anything else a leaf."""
+    if isinstance(value, dict):
+        return {f"f:{k}": _fields(v) for k, v in value.items() if k != "managedFields"}
+    return {}

@@ -14,7 +14,7 @@ from eq_deploy.errors import DeployError, NeedsHuman
 from eq_deploy.inspect import show_history
 from eq_deploy.progress import Reporter
 from eq_deploy.rollback import RollbackOptions, rollback
-from eq_deploy.session import Target
+from eq_deploy.session import Outcome, Target
 from fakecluster import Build, FakeCluster
 
 NS = "eq-flows"
@@ -58,6 +58,10 @@ class Bed:
     def deploy(self, tag: str, **opts: object) -> None:
         options = DeployOptions(tag=tag, target=self.target(), smoke=False, **opts)  # type: ignore[arg-type]
         deploy(options, Reporter(self.out, tty=False), kube=self.cluster)  # type: ignore[arg-type]
+
+    def deploy_outcome(self, tag: str, **opts: object) -> Outcome:
+        options = DeployOptions(tag=tag, target=self.target(), smoke=False, **opts)  # type: ignore[arg-type]
+        return deploy(options, Reporter(self.out, tty=False), kube=self.cluster)  # type: ignore[arg-type]
 
     def rollback(self, **opts: object) -> None:
         options = RollbackOptions(target=self.target(), smoke=False, **opts)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ cluster). Pods reach a throwaway PostgreSQL and Redis on the host through the no
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -45,14 +46,16 @@ class Bed:
     tags: dict[str, str] = field(default_factory=dict)  # role -> tag
     digests: dict[str, str] = field(default_factory=dict)
 
-    def inv(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def inv(
+        self, *args: str, timeout: float = 900, env_file: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         where = [
             "--context",
             self.cluster.context,
             "--namespace",
             self.namespace,
             "--env-file",
-            str(self.env_file),
+            str(env_file or self.env_file),
         ]
         command = [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args]
         if args[0] not in {"build", "render"}:
@@ -252,7 +255,7 @@ def test_lock_held_by_another_deploy(bed: Bed) -> None:
     kube.create(lease(datetime.now(UTC)))
     before = bed.deployment()
     held = bed.inv("deploy", "--tag", bed.tags["second"])
-    assert held.returncode == 1
+    assert held.returncode == 4  # lock held
     assert "error: deploy lock held by someone@elsewhere pid 1 (deploy sha-0000000)" in held.stderr
     assert bed.deployment()["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     kube.delete("Lease", "eq-deploy-lock", bed.namespace)
@@ -681,3 +684,439 @@ def test_a_short_git_sha_tag_is_accepted_and_a_missing_image_is_one_line(bed: Be
     assert errors[0].startswith("error: image ")
     assert "sha-abc123 not found" in errors[0]
     assert bed.deployment()["metadata"]["resourceVersion"] == before
+
+
+# --- interruption: SIGINT/SIGTERM at a chosen step -----------------------------------------------
+# A deploy runs as a child process; the test watches its output and the cluster and sends the
+# signal at the step it wants. The figures (signal → exit, signal → previous release serving)
+# are printed; run with -s to see them.
+MIGRATION_LOCK = 0x65716D696772  # the advisory lock `migrate` holds (eq_backend.migrations)
+
+
+class Child:
+    """`inv <args>` running in the background, its output collected line by line."""
+
+    def __init__(self, bed: Bed, *args: str) -> None:
+        import threading
+
+        where = ["--context", bed.cluster.context, "--namespace", bed.namespace]
+        where += ["--env-file", str(bed.env_file)]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args, *where],
+            cwd=ROOT,
+            env={**os.environ, "KUBECONFIG": str(bed.cluster.kubeconfig), "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def said(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def finish(self, timeout: float = 300) -> int:
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        sys.stdout.write(
+            f"$ inv {' '.join(str(a) for a in self.process.args[5:8])}\n{self.output}\n"
+        )
+        return code
+
+
+def soon(check: Any, what: str, child: Child, timeout: float = 180) -> None:
+    """Poll `check` every 0.1 s (a rollout here takes seconds; 1 s polls miss it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.process.poll() is None:
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, KeyError, ValueError):
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{what}: not seen while the deploy ran:\n{child.output}")
+
+
+def interrupt_and_time(bed: Bed, child: Child, signum: int, previous_sha: str) -> dict[str, float]:
+    """Send `signum`; poll the process and /health until the process has exited and ten
+    answers in a row (0.1 s apart) come from the previous release. Seconds from the signal."""
+    assert child.process.poll() is None, f"the deploy ended before the signal:\n{child.output}"
+    started = time.monotonic()
+    child.process.send_signal(signum)
+    exited = serving = first_ok = 0.0
+    streak = 0
+    while time.monotonic() - started < 90 and not (exited and serving):
+        if not exited and child.process.poll() is not None:
+            exited = time.monotonic() - started
+        try:
+            sha = bed.health()["data"]["deployment"]["sha"]
+        except (httpx.HTTPError, KeyError, ValueError):
+            sha = ""
+        streak = streak + 1 if sha == previous_sha else 0
+        if streak == 1:
+            first_ok = time.monotonic() - started
+        if streak >= 10 and not serving:
+            serving = first_ok
+        time.sleep(0.1)
+    assert exited, "the deploy did not exit within 90 s of the signal"
+    assert serving, "the previous release did not serve within 90 s of the signal"
+    figures = {"exit": round(exited, 2), "previous_serving": round(serving, 2)}
+    print(f"\nINTERRUPT {signal.Signals(signum).name}: {figures}")
+    return figures
+
+
+def test_derive_images_for_interruption(bed: Bed) -> None:
+    files = _migration_files(contract=False)  # the database is at EXPAND_REV by now
+    for role in ("introll", "intmig_SIGINT", "intmig_SIGTERM", "takeover"):
+        tag = "sha-1e7" + uuid.uuid4().hex[:6]
+        bed.digests[role] = derive_image(
+            bed.registry, REPOSITORY, bed.tags["first"], tag, label=role, files=files
+        )
+        bed.tags[role] = tag
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_during_the_rollout_rolls_back(bed: Bed, wait_until: Any, signum: int) -> None:
+    """SIGINT once the new release answers (both releases serving), SIGTERM as soon as the
+    rollout waits: exit 130 within 7.5 s, history says interrupted, the previous release
+    serves, and the next deploy goes through (after the SIGTERM case)."""
+    previous = bed.deployment()
+    previous_sha = bed.health()["data"]["deployment"]["sha"]
+    tag = bed.tags["introll"]
+    child = Child(bed, "deploy", "--tag", tag, "--no-smoke")
+    try:
+        soon(lambda: child.said("[6/7] rollout:"), "the rollout to wait", child)
+        if signum == signal.SIGINT:
+            new_sha = tag.removeprefix("sha-")
+            soon(lambda: bed.health()["data"]["deployment"]["sha"] == new_sha, "new pods", child)
+        figures = interrupt_and_time(bed, child, signum, previous_sha)
+    finally:
+        if child.process.poll() is None:
+            child.process.kill()
+    code = child.finish()
+    assert code == 130, child.output
+    assert figures["exit"] < 7.5, figures
+    name = signal.Signals(signum).name
+    assert f"error: interrupted by {name} during rollout (rolled back to " in child.output
+    assert "[7/7] rollback   ok" in child.output
+    newest = bed.history()[0]
+    assert (newest.tag, newest.result) == (tag, "interrupted")
+    assert newest.reason.startswith(f"interrupted by {name} during rollout; rolled back to ")
+    restored = bed.deployment()
+    assert image_of(restored) == image_of(previous)
+    # The rollback applied the tool's own fields only, not the defaulted ones it never set.
+    ours = [
+        m["fieldsV1"]
+        for m in restored["metadata"]["managedFields"]
+        if m["manager"] == "eq-deploy" and m["operation"] == "Apply"
+    ]
+    assert ours
+    assert "f:dnsPolicy" not in str(ours)
+    assert "f:schedulerName" not in str(ours)
+    serving_pods(bed, wait_until)  # settles: two ready pods of the previous release, no other
+    assert bed.health()["data"]["deployment"]["sha"] == previous_sha
+    job = bed.kube().get("Job", f"eq-backend-migrate-{tag}", bed.namespace) or {}
+    assert (job.get("status") or {}).get("succeeded") == 1  # the migration had finished
+    assert bed.kube().get("Lease", "eq-deploy-lock", bed.namespace) is None
+    if signum == signal.SIGTERM:
+        again = bed.inv("deploy", "--tag", tag, "--no-smoke")
+        assert again.returncode == 0, again.stderr
+        assert bed.health()["data"]["deployment"]["sha"] == tag.removeprefix("sha-")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_during_the_migration_leaves_its_job_running(
+    bed: Bed, wait_until: Any, signum: int
+) -> None:
+    """The migration waits on the advisory lock (held here, as another migration would);
+    the signal stops the deploy within 7.5 s without touching the Job; a deploy of another
+    tag is refused naming it (exit 4); once the lock is free the Job completes, and a deploy
+    of its tag waits for it instead of deleting it."""
+    import psycopg
+
+    name = signal.Signals(signum).name
+    tag = bed.tags[f"intmig_{name}"]
+    job = f"eq-backend-migrate-{tag}"
+    previous = bed.deployment()
+    previous_sha = bed.health()["data"]["deployment"]["sha"]
+    with psycopg.connect(bed.postgres.url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        child = Child(bed, "deploy", "--tag", tag, "--no-smoke")
+        try:
+            wait_until(
+                "the migration to wait for the lock",
+                lambda: "waiting for another migration" in kubectl(bed, "logs", f"job/{job}"),
+                120,
+            )
+            figures = interrupt_and_time(bed, child, signum, previous_sha)
+        finally:
+            if child.process.poll() is None:
+                child.process.kill()
+        code = child.finish()
+        assert code == 130, child.output
+        assert figures["exit"] < 7.5, figures
+        assert (
+            f"error: interrupted by {name} during migrate; migration Job {job} left to finish"
+            in child.output
+        )
+        newest = bed.history()[0]
+        assert (newest.tag, newest.result) == (tag, "interrupted")
+        assert newest.reason.startswith(f"interrupted by {name} during migrate")
+        assert (
+            bed.deployment()["metadata"]["resourceVersion"]
+            == (previous["metadata"]["resourceVersion"])
+        )
+        running = bed.kube().get("Job", job, bed.namespace) or {}
+        assert (running.get("status") or {}).get("active") == 1, running.get("status")
+
+        other = bed.inv("deploy", "--tag", bed.tags["introll"], "--no-smoke")
+        assert other.returncode == 4, other.stderr
+        assert f"error: migration Job {job} is still running" in other.stderr
+        assert (
+            bed.deployment()["metadata"]["resourceVersion"]
+            == (previous["metadata"]["resourceVersion"])
+        )
+        holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+    result = bed.inv("deploy", "--tag", tag, "--no-smoke")
+    assert result.returncode == 0, result.stderr
+    assert "(waited for the run an earlier deploy started)" in result.stdout
+    finished = bed.kube().get("Job", job, bed.namespace) or {}
+    assert (finished.get("status") or {}).get("succeeded") == 1  # the same Job, never killed
+    assert finished["metadata"]["uid"] == running["metadata"]["uid"]
+    assert bed.health()["data"]["deployment"]["sha"] == tag.removeprefix("sha-")
+
+
+def test_a_deploy_that_lost_its_lease_stops_before_its_next_write(
+    bed: Bed, wait_until: Any
+) -> None:
+    """The deploy stalls in its migration (the advisory lock is held here); meanwhile another
+    holder takes the Lease over. Once the migration ends, the deploy stops before the
+    rollout, says so (exit 3) and writes nothing more: no Deployment change, no history."""
+    import psycopg
+
+    tag = bed.tags["takeover"]
+    job = f"eq-backend-migrate-{tag}"
+    before = bed.deployment()["metadata"]["resourceVersion"]
+    revisions = [e.revision for e in bed.history()]
+    kube = bed.kube()
+    with psycopg.connect(bed.postgres.url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        child = Child(bed, "deploy", "--tag", tag, "--no-smoke")
+        try:
+            wait_until(
+                "the migration to wait for the lock",
+                lambda: "waiting for another migration" in kubectl(bed, "logs", f"job/{job}"),
+                120,
+            )
+            lease = kube.get("Lease", "eq-deploy-lock", bed.namespace)
+            assert lease is not None
+            lease["spec"]["holderIdentity"] = "other@ci pid 9 (deploy sha-0ther)"
+            kube.replace(lease)
+        finally:
+            holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+    code = child.finish()
+    try:
+        assert code == 3, child.output
+        assert "error: lost the deploy lock to other@ci pid 9 (deploy sha-0ther)" in child.output
+        assert "stopped before rollout, changing nothing more" in child.output
+        assert bed.deployment()["metadata"]["resourceVersion"] == before
+        assert [e.revision for e in bed.history()] == revisions
+        lease = kube.get("Lease", "eq-deploy-lock", bed.namespace)
+        assert lease is not None
+        assert lease["spec"]["holderIdentity"] == "other@ci pid 9 (deploy sha-0ther)"
+    finally:
+        kube.delete("Lease", "eq-deploy-lock", bed.namespace)
+
+
+def test_lock_by_hand_then_lock_wait(bed: Bed) -> None:
+    """`inv lock acquire -m` freezes deploys (exit 4, naming the reason); `--lock-wait` waits
+    for `inv lock release`."""
+    import threading
+
+    held = bed.inv("lock", "acquire", "-m", "freeze for incident")
+    assert held.returncode == 0, held.stderr
+    status = bed.inv("lock", "status")
+    assert "(by hand: freeze for incident)" in status.stdout
+    refused = bed.inv("rollback", "--no-smoke")
+    assert refused.returncode == 4, refused.stderr
+    assert "(by hand: freeze for incident)" in refused.stderr
+    assert "inv lock release lifts it" in refused.stderr
+    release = threading.Timer(3, lambda: bed.inv("lock", "release"))
+    release.start()
+    waited = bed.inv("deploy", "--tag", bed.tags["takeover"], "--no-smoke", "--lock-wait", "2m")
+    release.join()
+    assert waited.returncode == 0, waited.stderr
+    assert "deploy lock held by" in waited.stdout  # the wait said what it waited for
+    assert bed.health()["data"]["deployment"]["sha"] == bed.tags["takeover"].removeprefix("sha-")
+
+
+def test_a_context_the_environment_does_not_pin_changes_nothing(bed: Bed) -> None:
+    """`--env cloud` (pinned to context prod) against this cluster: one line, exit 2, and
+    every object of the namespace keeps its resourceVersion."""
+    kube = bed.kube()
+
+    def versions() -> dict[str, str]:
+        out = {}
+        for kind in ("Namespace", "Deployment", "Service", "ConfigMap", "Secret", "Job", "Lease"):
+            objects = (
+                [kube.get("Namespace", bed.namespace) or {}]
+                if kind == "Namespace"
+                else kube.items(kind, bed.namespace)
+            )
+            for obj in objects:
+                out[f"{kind}/{obj['metadata']['name']}"] = obj["metadata"]["resourceVersion"]
+        return out
+
+    cloud_env = bed.env_file.with_name(".env.cloud")
+    cloud_env.write_text(
+        bed.env_file.read_text()
+        + "GOOGLE_CLIENT_ID=x\nGOOGLE_CLIENT_SECRET=x\nOPENAI_API_KEY=x\n"
+        + "PUBLIC_BASE_URL=https://eq.example.test\n"
+    )
+    before = versions()
+    result = bed.inv("deploy", "--tag", bed.tags["first"], "--env", "cloud", env_file=cloud_env)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("error: --env cloud deploys only to context prod")
+    assert f"not to context {bed.cluster.context}" in errors[0]
+    assert "[2/" not in result.stdout  # stopped in preflight
+    assert versions() == before
+
+
+def test_prune_of_an_hpa_and_an_ingress_shown_first_by_diff(bed: Bed) -> None:
+    """An Ingress (INGRESS_HOST set, then cleared) and an HPA (as a render with `hpa:` left
+    it) are shown by `inv diff` as would-delete, kept by --no-prune, deleted by the next
+    successful deploy."""
+    tag = bed.tags["takeover"]  # serving: the pods do not roll
+    kube = bed.kube()
+    set_settings(bed, INGRESS_HOST="eq.example.test")
+    with_ingress = bed.inv("deploy", "--tag", tag, "--no-smoke")
+    assert with_ingress.returncode == 0, with_ingress.stderr
+    assert kube.get("Ingress", "eq-backend", bed.namespace) is not None
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {
+            "name": "eq-backend",
+            "namespace": bed.namespace,
+            "labels": {"eq.deploy/inventory": "app", "app.kubernetes.io/managed-by": "eq-deploy"},
+        },
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "eq-backend"},
+            "minReplicas": 2,
+            "maxReplicas": 3,
+        },
+    }
+    kube.apply(hpa)
+    lines = [line for line in bed.env_file.read_text().splitlines() if "INGRESS_HOST" not in line]
+    bed.env_file.write_text("\n".join(lines) + "\n")
+
+    shown = bed.inv("diff", "--tag", tag)
+    assert shown.returncode == 0, shown.stderr
+    assert "- HorizontalPodAutoscaler/eq-backend (would delete)" in shown.stdout
+    assert "- Ingress/eq-backend (would delete)" in shown.stdout
+    kept = bed.inv("deploy", "--tag", tag, "--no-smoke", "--no-prune")
+    assert kept.returncode == 0, kept.stderr
+    assert kube.get("Ingress", "eq-backend", bed.namespace) is not None
+
+    pruned = bed.inv("deploy", "--tag", tag, "--no-smoke")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "- Ingress/eq-backend (deleted)" in pruned.stdout
+    assert "- HorizontalPodAutoscaler/eq-backend (deleted)" in pruned.stdout
+    assert kube.get("Ingress", "eq-backend", bed.namespace) is None
+    assert kube.get("HorizontalPodAutoscaler", "eq-backend", bed.namespace) is None
+    assert kube.get("Service", "eq-backend", bed.namespace) is not None
+    assert bed.health()["data"]["deployment"]["sha"] == tag.removeprefix("sha-")
+
+
+def test_exit_codes_and_json(bed: Bed) -> None:
+    """Each outcome's exit code and --json result on the real cluster, table-driven."""
+    import json
+
+    serving = bed.tags["takeover"]
+    cases: list[tuple[str, list[str], int, dict[str, Any]]] = [
+        ("unchanged", ["deploy", "--tag", serving, "--no-smoke"], 0, {"changed": False}),
+        ("bad tag", ["deploy", "--tag", "latest"], 2, {"result": "usage_error"}),
+        (
+            "failed migration",
+            ["deploy", "--tag", bed.tags["failmig"], "--timeout", "90"],
+            1,
+            {"result": "failed", "rolled_back_to": ""},
+        ),
+        (
+            "crash, rolled back",
+            ["deploy", "--tag", bed.tags["crash_expand"]],
+            1,
+            {"result": "failed", "rolled_back_to": serving},
+        ),
+        ("diff, same", ["diff", "--tag", serving, "--exit-code"], 0, {"changed": False}),
+        (
+            "diff, changes",
+            ["diff", "--tag", bed.tags["first"], "--exit-code"],
+            2,
+            {"changed": True},
+        ),
+        ("status", ["status"], 0, {"tag": serving, "ready": True}),
+    ]
+    for name, args, code, fields in cases:
+        result = bed.inv(*args, "--json")
+        assert result.returncode == code, f"{name}: {result.stderr}"
+        data = json.loads(result.stdout)  # stdout is the JSON, progress went to stderr
+        for key, value in fields.items():
+            assert data[key] == value, f"{name}: {key}={data[key]!r}"
+        if args[0] in {"deploy", "rollback"}:
+            assert data["exit_code"] == code, name
+            assert (data["error"] is None) == (code == 0), name
+
+    held = bed.inv("lock", "acquire", "-m", "json check")
+    assert held.returncode == 0, held.stderr
+    try:
+        refused = bed.inv("rollback", "--json")
+        assert refused.returncode == 4, refused.stderr
+        assert json.loads(refused.stdout)["result"] == "lock_held"
+    finally:
+        bed.inv("lock", "release")
+    history = bed.inv("history", "--json")
+    assert json.loads(history.stdout)[0]["tag"] == bed.tags["crash_expand"]
+
+    logs = bed.inv("logs", "--tail", "3")
+    assert logs.returncode == 0, logs.stderr
+    assert "[pod/eq-backend-" in logs.stdout
+
+
+def test_destroy_lists_then_removes_the_app(bed: Bed) -> None:
+    """Last: `inv destroy` without --yes lists and changes nothing; with it, nothing the tool
+    made is left in the namespace (the namespace stays)."""
+    kube = bed.kube()
+    before = bed.deployment()["metadata"]["resourceVersion"]
+    listed = bed.inv("destroy")
+    assert listed.returncode == 2, listed.stderr
+    assert "Deployment/eq-backend" in listed.stderr
+    assert "pass --yes" in listed.stderr
+    assert bed.deployment()["metadata"]["resourceVersion"] == before
+
+    result = bed.inv("destroy", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert kube.get("Deployment", "eq-backend", bed.namespace) is None
+    assert kube.get("Service", "eq-backend", bed.namespace) is None
+    assert kube.get("ConfigMap", "eq-deploy-history", bed.namespace) is None
+    assert kube.get("Lease", "eq-deploy-lock", bed.namespace) is None
+    left = [
+        f"{kind}/{o['metadata']['name']}"
+        for kind in ("ConfigMap", "Secret", "Job")
+        for o in kube.items(kind, bed.namespace, labels="app.kubernetes.io/part-of=eq")
+    ]
+    assert left == []
+    assert kube.get("Namespace", bed.namespace) is not None

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from eq_deploy import history as hist
 from eq_deploy import podspec
 from eq_deploy.errors import DeployError, NeedsHuman
+from eq_deploy.hooks import HookRun, run_hook
+from eq_deploy.interrupt import Interrupted, stopping_on_signals
 from eq_deploy.pipeline import Runner, Status, Step
 from eq_deploy.progress import Reporter
 from eq_deploy.releases import (
@@ -39,6 +41,7 @@ from eq_deploy.session import (
     Target,
     apply_note,
     record,
+    refuse_while_migrating,
     release_of,
     resolve_image,
     smoke_deployment,
@@ -80,6 +83,9 @@ class DeployOptions:
     rollback_on_failure: bool = True
     allow_tag: bool = False
     force_unlock: bool = False
+    lock_wait: float = 0  # seconds to wait for a held lock
+    message: str = ""  # recorded in history (--message)
+    prune: bool = True  # delete what the render no longer has, after a successful rollout
 
 
 @dataclass
@@ -98,6 +104,7 @@ class DeployRun:
     unchanged: bool = False  # same image and settings as what serves: no new rollout
     migration: MigrationReport | None = None
     migrate_skipped: bool = False
+    migrate_adopted: bool = False  # waited for a Job an interrupted deploy left running
     rollout_started: bool = False
     smoke: SmokeResult = field(default_factory=SmokeResult)
     lock: DeployLock | None = None
@@ -116,13 +123,21 @@ class DeployRun:
         return next(o for o in self.objects if o["kind"] == kind)
 
 
-def deploy(opts: DeployOptions, reporter: Reporter, *, kube: Kube | None = None) -> Outcome:
-    """Run the deploy plan (or the dry-run plan); raise DeployError on failure, after the
-    automatic rollback and the history record."""
+def deploy(
+    opts: DeployOptions,
+    reporter: Reporter,
+    *,
+    kube: Kube | None = None,
+    changes: list[str] | None = None,
+) -> Outcome:
+    """Run the deploy plan (or the dry-run plan, whose diff blocks go into `changes`); raise
+    DeployError on failure, after the automatic rollback and the history record."""
     tag = check_tag(opts.tag, allow_tag=opts.allow_tag)
     run = DeployRun(opts, Session(opts.target, reporter, kube=kube), Runner(reporter), tag)
     if opts.dry_run:
         run.runner.run_all(dry_run_steps(run))
+        if changes is not None:
+            changes.extend(run.changes)
         return Outcome(
             tag,
             run.image,
@@ -132,14 +147,28 @@ def deploy(opts: DeployOptions, reporter: Reporter, *, kube: Kube | None = None)
             changed=any(not c.startswith("=") for c in run.changes),
             note="dry run: nothing changed",
         )
-    try:
-        run.runner.run_all(deploy_steps(run))
-    except DeployError as exc:
-        after_failure(run, exc)
-        raise
-    finally:
-        if run.lock is not None:
-            run.lock.release()
+    # The handlers stay until the lock is released and the hook ran: a second signal during
+    # the cleanup exits at once.
+    with stopping_on_signals(run.runner.interruption):
+        try:
+            try:
+                run.runner.run_all(deploy_steps(run))
+            except DeployError as exc:
+                after_failure(run, exc)
+                raise
+            finally:
+                if run.lock is not None:
+                    run.lock.release()
+        except DeployError as final:  # NeedsHuman may have replaced the first error
+            hook = HookRun("deploy", tag, final.exit_code, final.message, run.image, run.digest)
+            hook.revision, hook.message = final.revision, opts.message
+            run_hook(
+                run.session,
+                "on_failure",
+                hook,
+                time_left=run.runner.interruption.time_left(),
+            )
+            raise
     outcome = Outcome(
         tag,
         run.image,
@@ -149,6 +178,7 @@ def deploy(opts: DeployOptions, reporter: Reporter, *, kube: Kube | None = None)
         url=run.smoke.url,
         changed=not run.unchanged,
         alembic_head=run.migration.head if run.migration else "",
+        revision=run.entry.revision if run.entry else 0,
     )
     reporter.line(
         f"deployed {tag} ({run.digest or 'no digest'}) to {run.namespace} in "
@@ -156,6 +186,9 @@ def deploy(opts: DeployOptions, reporter: Reporter, *, kube: Kube | None = None)
         + (f" → {outcome.url}" if outcome.url else "")
         + ("" if outcome.changed else " (pods unchanged)")
     )
+    hook = HookRun("deploy", tag, 0, "", run.image, run.digest, outcome.revision, outcome.url)
+    hook.message = opts.message
+    run_hook(run.session, "post_deploy", hook)
     return outcome
 
 
@@ -166,14 +199,17 @@ def diff(
     *,
     allow_tag: bool = False,
     kube: Kube | None = None,
-) -> bool:
-    """Print what `deploy --tag` would change; True when something would."""
-    outcome = deploy(
+) -> list[str]:
+    """Print what `deploy --tag` would change; return one block per object, each starting
+    with `+` (new), `~` (changed), `=` (same) or `-` (would be pruned)."""
+    changes: list[str] = []
+    deploy(
         DeployOptions(tag=tag, target=target, dry_run=True, allow_tag=allow_tag),
         reporter,
         kube=kube,
+        changes=changes,
     )
-    return outcome.changed
+    return changes
 
 
 # --- the plans ------------------------------------------------------------------------------------
@@ -181,7 +217,7 @@ def deploy_steps(run: DeployRun) -> list[Step]:
     steps = [
         Step("preflight", lambda: preflight(run)),
         Step("namespace", lambda: apply_note(run.session, [run.obj("Namespace")])),
-        Step("lock", lambda: take_lock(run)),
+        Step("lock", lambda: None, lambda status: take_lock(run, status)),
         Step("config", lambda: apply_settings(run)),
         Step("migrate", lambda: start_migration(run), lambda status: finish_migration(run, status)),
         Step("rollout", lambda: start_rollout(run), lambda status: finish_rollout(run, status)),
@@ -228,19 +264,22 @@ def preflight(run: DeployRun) -> str:
     return f"image {run.image}"
 
 
-def take_lock(run: DeployRun) -> str:
-    """Take the Lease, then read what serves and the history under it."""
-    from eq_deploy.lock import DeployLock, force_unlock, who
+def take_lock(run: DeployRun, status: Status) -> str:
+    """Take the Lease (waiting up to --lock-wait), fence every later step with it, then read
+    what serves and the history under it."""
+    from eq_deploy.lock import DeployLock, force_unlock, run_url, who
 
     note = ""
     if run.opts.force_unlock:
         holder = force_unlock(run.kube, run.namespace)
         note = f"removed lock of {holder}; " if holder else ""
     lock = DeployLock(run.kube, run.namespace, f"deploy {run.tag}")
-    lock.acquire()
+    lock.acquire(wait=run.opts.lock_wait, status=status)
     run.lock = lock
+    run.runner.guards.append(lock.fence)
     if lock.took_over:
         note += f"took over stale lock of {lock.took_over}; "
+    refuse_while_migrating(run.session, f"deploying {run.tag}", own_job=_job_name(run))
     run.previous = run.session.live_deployment()
     run.history = run.session.history()
     run.unchanged = keep_runtime_if_unchanged(run.objects, run.previous)
@@ -255,6 +294,8 @@ def take_lock(run: DeployRun) -> str:
         by=who(),
         result=hist.FAILED,
         environment=run.session.env.name,
+        message=run.opts.message,
+        run_url=run_url(),
     )
     return note + f"held by {lock.holder}"
 
@@ -273,11 +314,16 @@ def apply_settings(run: DeployRun) -> str:
 
 
 def start_migration(run: DeployRun) -> str:
-    """The tag's migration Job: reuse a completed run of this build, else (re)create it."""
+    """The tag's migration Job: wait for a run still going (an interrupted deploy left it),
+    reuse a completed run of this build, else (re)create it. A running Job is never deleted:
+    that could stop `alembic upgrade` halfway."""
     kube, ns, job = run.kube, run.namespace, run.obj("Job")
     name = job["metadata"]["name"]
     job["spec"]["activeDeadlineSeconds"] = int(run.opts.timeout)
     live = kube.get("Job", name, ns)
+    if live is not None and not podspec.job_complete(live) and not podspec.job_failed(live):
+        run.migrate_adopted = True
+        return f"Job/{name} still running from an earlier deploy: waiting for it"
     if live is not None:
         annotations = live["metadata"].get("annotations") or {}
         head = annotations.get(ALEMBIC_ANNOTATION, "")
@@ -326,6 +372,8 @@ def finish_migration(run: DeployRun, status: Status) -> str:
     run.entry.schema = dict(run.migration.chain or {})
     if run.migrate_skipped:
         return f"alembic head {run.migration.head} (already ran for this build)"
+    if run.migrate_adopted:
+        return f"alembic head {run.migration.head} (waited for the run an earlier deploy started)"
     return f"alembic head {run.migration.head}"
 
 
@@ -356,7 +404,24 @@ def record_success(run: DeployRun) -> str:
     assert run.entry is not None
     run.entry.result = hist.SUCCEEDED
     note = record(run.session, run.entry, run.runner)
+    if run.opts.prune:
+        note += prune_stale(run)
     return note + collect_settings_garbage(run.session, run.obj("Deployment"))
+
+
+def prune_stale(run: DeployRun) -> str:
+    """After a successful rollout: delete what the render no longer has (a failure to is a
+    warning: the release serves)."""
+    from eq_deploy.prune import prune
+
+    try:
+        deleted = prune(run.kube, run.namespace, run.objects)
+    except DeployError as exc:
+        run.session.reporter.line(f"warning: not pruned: {exc.message}")
+        return ""
+    for label in deleted:
+        run.session.reporter.line(f"  - {label} (deleted)")
+    return f"; pruned {len(deleted)} object(s)" if deleted else ""
 
 
 def collect_settings_garbage(session: Session, live: Obj) -> str:
@@ -372,12 +437,32 @@ def collect_settings_garbage(session: Session, live: Obj) -> str:
 
 # --- failure --------------------------------------------------------------------------------------
 def after_failure(run: DeployRun, exc: DeployError) -> None:
-    """Once the lock was taken, a failure is recorded; once the rollout started, it is rolled
-    back to the previous Deployment when the schema allows (else NeedsHuman is raised)."""
+    """Once the lock was taken, a failure (or an interruption) is recorded; once the rollout
+    started, it is rolled back to the previous Deployment when the schema allows (else
+    NeedsHuman is raised; an interruption keeps its own exit code and says so)."""
     entry = run.entry
+    interrupted = isinstance(exc, Interrupted)
     if entry is None:  # preflight or lock: nothing was changed, nothing to record
+        if interrupted:
+            exc.message += "; stopped before the lock: nothing to undo"
         return
-    entry.reason = f"migration: {exc.message}" if run.runner.current == "migrate" else exc.message
+    if run.lock is not None and run.lock.lost:
+        # Another run holds the namespace now: no rollback, and no history write either.
+        return
+    if interrupted:
+        entry.result = hist.INTERRUPTED
+        if run.runner.current == "migrate" and run.migration is None:
+            # The Job runs on and holds the namespace until it ends (refuse_while_migrating).
+            exc.message += (
+                f"; migration Job {_job_name(run)} left to finish (a deploy of {run.tag} "
+                "waits for it)"
+            )
+        if not run.rollout_started:
+            exc.message += "; the Deployment was not touched"
+        entry.reason = exc.message
+    else:
+        migrating = run.runner.current == "migrate"
+        entry.reason = f"migration: {exc.message}" if migrating else exc.message
     blocked: NeedsHuman | None = None
     if run.rollout_started and run.opts.rollback_on_failure and not run.unchanged:
         previous = run.previous
@@ -385,8 +470,15 @@ def after_failure(run: DeployRun, exc: DeployError) -> None:
             exc.message += " (no previous Deployment to roll back to)"
         else:
             blocked = _auto_rollback(run, previous, exc)
+    if run.lock is not None and run.lock.lost:  # lost while rolling back: write nothing more
+        return
     record(run.session, entry, run.runner)
+    exc.revision = entry.revision
     if blocked is not None:
+        blocked.revision = entry.revision
+        if interrupted:
+            exc.message = blocked.message
+            return
         raise blocked from None
 
 
@@ -400,14 +492,23 @@ def _auto_rollback(run: DeployRun, previous: Obj, exc: DeployError) -> NeedsHuma
         why = verdict.explain(tag)
         run.entry.reason += f"; automatic rollback to {tag} stopped: {why}"
         return NeedsHuman(f"{exc.message}; automatic rollback to {tag} stopped: {why}")
+    interruption = run.runner.interruption
+    hurried = interruption.requested
+    timeout = max(0.0, min(run.opts.timeout, interruption.time_left()))
     try:
-        run.runner.run_all([restore_deployment_step(run.session, previous, run.opts.timeout)])
+        run.runner.run_all(
+            [restore_deployment_step(run.session, previous, timeout, hurried=hurried)]
+        )
     except DeployError as rollback_exc:
         run.entry.reason += f"; rollback to {tag} failed too"
         exc.message += f" (rollback to {tag} failed too: {rollback_exc.message})"
     else:
-        run.entry.reason += f"; rolled back to {tag}"
-        exc.message = f"{exc.message} (rolled back to {tag})"
+        note = run.runner.timings[-1].note
+        # A hurried rollback may still be finishing: say so rather than claim it is done.
+        finishing = f"; {note}" if note.startswith("applied; still") else ""
+        exc.rolled_back_to = tag
+        run.entry.reason += f"; rolled back to {tag}{finishing}"
+        exc.message = f"{exc.message} (rolled back to {tag}{finishing})"
     return None
 
 
@@ -437,6 +538,10 @@ def keep_runtime_if_unchanged(objects: list[Obj], live: Obj | None) -> bool:
         if item["name"] in ("DEPLOYED_AT", "DEPLOY_BY") and item["name"] in live_env:
             item["value"] = live_env[item["name"]]
     return True
+
+
+def _job_name(run: DeployRun) -> str:
+    return str(run.obj("Job")["metadata"]["name"])
 
 
 def _chain(text: str) -> dict[str, list[str]] | None:

@@ -62,10 +62,15 @@ def _target(env: str, context: str | None, namespace: str | None, env_file: str 
     )
 
 
-def _reporter() -> Any:
+def _reporter(*, to_stderr: bool = False) -> Any:
+    """The progress reporter; with --json it writes to stderr, leaving stdout to the JSON."""
     from eq_deploy.progress import Reporter
 
-    return Reporter()
+    return Reporter(sys.stderr if to_stderr else None)
+
+
+JSON_HELP = "print the result as one JSON object on stdout (progress goes to stderr)"
+MESSAGE_HELP = "why, recorded in history (and given to hooks)"
 
 
 @task(
@@ -182,6 +187,11 @@ def render(
         "rollback_on_failure": "roll a failed rollout back (--no-rollback-on-failure: leave it)",
         "allow_tag": "accept a tag that is not sha-<hex>",
         "force_unlock": "remove another deploy's lock first (when that deploy is gone)",
+        "lock_wait": "wait this long for a held lock (90s, 5m, 1h) [0: fail at once, exit 4]",
+        "prune": "delete what the render no longer has, after a successful rollout "
+        "(--no-prune keeps it)",
+        "json": JSON_HELP,
+        "message": MESSAGE_HELP,
     }
 )
 @reports_errors
@@ -199,25 +209,35 @@ def deploy(
     rollback_on_failure: bool = True,
     allow_tag: bool = False,
     force_unlock: bool = False,
+    lock_wait: str = "0",
+    prune: bool = True,
+    json: bool = False,
+    message: str = "",
 ) -> None:
     """Deploy a tag: preflight, config, migrate Job, rollout, smoke, record history."""
+    from eq_deploy.contract import json_result
     from eq_deploy.deploy import DeployOptions
     from eq_deploy.deploy import deploy as run_deploy
+    from eq_deploy.lock import parse_duration
 
-    run_deploy(
-        DeployOptions(
-            tag=tag,
-            target=_target(env, context, namespace, env_file),
-            timeout=timeout,
-            dry_run=dry_run,
-            smoke=smoke,
-            smoke_url=smoke_url,
-            rollback_on_failure=rollback_on_failure,
-            allow_tag=allow_tag,
-            force_unlock=force_unlock,
-        ),
-        _reporter(),
-    )
+    with json_result("deploy", json, tag=tag) as contract:
+        contract.outcome = run_deploy(
+            DeployOptions(
+                tag=tag,
+                target=_target(env, context, namespace, env_file),
+                timeout=timeout,
+                dry_run=dry_run,
+                smoke=smoke,
+                smoke_url=smoke_url,
+                rollback_on_failure=rollback_on_failure,
+                allow_tag=allow_tag,
+                force_unlock=force_unlock,
+                lock_wait=parse_duration(lock_wait, "--lock-wait"),
+                prune=prune,
+                message=message,
+            ),
+            _reporter(to_stderr=json),
+        )
 
 
 @task(
@@ -231,6 +251,9 @@ def deploy(
         "force_unlock": "remove another deploy's lock first",
         "keep_settings": "restore the code only; keep the settings that serve now",
         "downgrade": "first run alembic downgrade to the target's head (with the newer image)",
+        "lock_wait": "wait this long for a held lock (90s, 5m, 1h) [0: fail at once, exit 4]",
+        "json": JSON_HELP,
+        "message": MESSAGE_HELP,
     }
 )
 @reports_errors
@@ -248,26 +271,34 @@ def rollback(
     force_unlock: bool = False,
     keep_settings: bool = False,
     downgrade: bool = False,
+    lock_wait: str = "0",
+    json: bool = False,
+    message: str = "",
 ) -> None:
     """Roll back to a prior successful release: its code and its settings, when the schema
     allows (every migration since is an expand; else --downgrade)."""
+    from eq_deploy.contract import json_result
+    from eq_deploy.lock import parse_duration
     from eq_deploy.rollback import RollbackOptions
     from eq_deploy.rollback import rollback as run_rollback
 
-    run_rollback(
-        RollbackOptions(
-            to=to or None,
-            target=_target(env, context, namespace, env_file),
-            timeout=timeout,
-            force=force,
-            smoke=smoke,
-            smoke_url=smoke_url,
-            force_unlock=force_unlock,
-            keep_settings=keep_settings,
-            downgrade=downgrade,
-        ),
-        _reporter(),
-    )
+    with json_result("rollback", json, tag=to) as contract:
+        contract.outcome = run_rollback(
+            RollbackOptions(
+                to=to or None,
+                target=_target(env, context, namespace, env_file),
+                timeout=timeout,
+                force=force,
+                smoke=smoke,
+                smoke_url=smoke_url,
+                force_unlock=force_unlock,
+                keep_settings=keep_settings,
+                downgrade=downgrade,
+                lock_wait=parse_duration(lock_wait, "--lock-wait"),
+                message=message,
+            ),
+            _reporter(to_stderr=json),
+        )
 
 
 @task(
@@ -296,15 +327,24 @@ def history(
     )
 
 
-@task(help=dict(WHERE_HELP))
+@task(help={**WHERE_HELP, "json": JSON_HELP})
 @reports_errors
 def status(
-    c: Context, env: str = "local", context: str = "", namespace: str = "", env_file: str = ""
+    c: Context,
+    env: str = "local",
+    context: str = "",
+    namespace: str = "",
+    env_file: str = "",
+    json: bool = False,
 ) -> None:
     """Show what is deployed: tag, image, readiness, pods, last deploy, lock."""
+    import json as jsonlib
+
     from eq_deploy.inspect import show_status
 
-    show_status(_target(env, context, namespace, env_file), _reporter())
+    state = show_status(_target(env, context, namespace, env_file), _reporter(to_stderr=json))
+    if json:
+        print(jsonlib.dumps(state, indent=2, sort_keys=True))
 
 
 @task(
@@ -312,6 +352,8 @@ def status(
         "tag": "image tag to compare (sha-<commit>)",
         **WHERE_HELP,
         "allow_tag": "accept a tag that is not sha-<hex>",
+        "json": JSON_HELP,
+        "exit_code": "exit 2 when something would change, 0 when nothing would",
     }
 )
 @reports_errors
@@ -323,11 +365,26 @@ def diff(
     namespace: str = "",
     env_file: str = "",
     allow_tag: bool = False,
+    json: bool = False,
+    exit_code: bool = False,
 ) -> None:
     """Show what deploying a tag would change (server-side dry run), changing nothing."""
-    from eq_deploy.deploy import diff as run_diff
+    import json as jsonlib
 
-    run_diff(tag, _target(env, context, namespace, env_file), _reporter(), allow_tag=allow_tag)
+    from eq_deploy.deploy import diff as run_diff
+    from eq_deploy.inspect import change_summary
+
+    changes = run_diff(
+        tag,
+        _target(env, context, namespace, env_file),
+        _reporter(to_stderr=json),
+        allow_tag=allow_tag,
+    )
+    summary = change_summary(tag, changes)
+    if json:
+        print(jsonlib.dumps(summary, indent=2, sort_keys=True))
+    if exit_code and summary["changed"]:
+        raise Exit(code=2)
 
 
 @task(
@@ -351,3 +408,93 @@ def smoke(
     from eq_deploy.inspect import run_smoke
 
     run_smoke(_target(env, context, namespace, env_file), _reporter(), url=url, deadline=deadline)
+
+
+@invoke_task(
+    positional=["action"],
+    help={
+        "action": "acquire | release | status",
+        "message": "why (acquire; shown to every deploy that finds the lock held)",
+        "duration": "how long a lock taken by hand lasts (acquire) [24h]",
+        "force": "release a lock a deploy holds (when that deploy is gone)",
+        **WHERE_HELP,
+    },
+)
+@reports_errors
+def lock(
+    c: Context,
+    action: str,
+    message: str = "",
+    duration: str = "24h",
+    force: bool = False,
+    env: str = "local",
+    context: str = "",
+    namespace: str = "",
+    env_file: str = "",
+) -> None:
+    """Hold the deploy lock by hand (inv lock acquire -m "freeze for incident"), release it,
+    or show who holds it."""
+    from eq_deploy.inspect import lock_command
+
+    lock_command(
+        _target(env, context, namespace, env_file),
+        _reporter(),
+        action,
+        message=message,
+        duration=duration,
+        force=force,
+    )
+
+
+@task(
+    help={
+        **WHERE_HELP,
+        "yes": "really delete (without it: list what would be deleted, change nothing)",
+    }
+)
+@reports_errors
+def destroy(
+    c: Context,
+    env: str = "local",
+    context: str = "",
+    namespace: str = "",
+    env_file: str = "",
+    yes: bool = False,
+) -> None:
+    """Remove the app from a namespace: workloads, Jobs, settings objects, history."""
+    from eq_deploy.inspect import destroy as run_destroy
+
+    run_destroy(_target(env, context, namespace, env_file), _reporter(), yes=yes)
+
+
+@invoke_task(  # with short flags: `inv logs -f`
+    help={
+        **WHERE_HELP,
+        "follow": "keep streaming new lines (Ctrl-C ends it)",
+        "tail": "lines per container to start with [50]",
+        "migrations": "the migration Jobs' pods instead of the API's",
+    }
+)
+@reports_errors
+def logs(
+    c: Context,
+    follow: bool = False,
+    tail: int = 50,
+    migrations: bool = False,
+    env: str = "local",
+    context: str = "",
+    namespace: str = "",
+    env_file: str = "",
+) -> None:
+    """The app's logs: every API pod's, each line prefixed with its pod (kubectl logs)."""
+    from eq_deploy.inspect import show_logs
+
+    code = show_logs(
+        _target(env, context, namespace, env_file),
+        _reporter(),
+        follow=follow,
+        tail=tail,
+        migrations=migrations,
+    )
+    if code:
+        raise Exit(code=code)

@@ -41,6 +41,33 @@ class Environment:
     # "registry": pods pull the image (its digest is resolved there); "nodes": the image was
     # loaded straight into the nodes (kind load), so every node must have it.
     image_source: str = "registry"
+    # The clusters this environment may change: (context glob, API server glob) pairs, ""
+    # matching anything. A deploy elsewhere stops before any change (check_cluster).
+    clusters: tuple[tuple[str, str], ...] = ()
+    # post_deploy / on_failure: a command or a webhook URL (hooks.py).
+    hooks: dict[str, str] = field(default_factory=dict)
+
+    def check_cluster(self, context: str, server: str) -> None:
+        """A UsageError when (context, server) is not one this environment pins."""
+        from fnmatch import fnmatchcase
+
+        for want_context, want_server in self.clusters:
+            if fnmatchcase(context, want_context or "*") and fnmatchcase(
+                server, want_server or "*"
+            ):
+                return
+        pinned = ", ".join(
+            " ".join(
+                part for part in (f"context {c}" if c else "", f"server {s}" if s else "") if part
+            )
+            for c, s in self.clusters
+        )
+        raise UsageError(
+            f"--env {self.name} deploys only to {pinned or 'no cluster'} "
+            f"(deploy/environments/{self.name}.yaml clusters), not to context {context} "
+            f"({server}): pass the --env meant for that cluster, or the --context meant for "
+            f"{self.name}"
+        )
 
 
 def environment_names() -> list[str]:
@@ -52,8 +79,9 @@ def load_environment(name: str) -> Environment:
     path = ENVIRONMENTS_DIR / f"{name}.yaml"
     if not path.is_file():
         have = ", ".join(environment_names())
-        raise UsageError(f"--env {name!r}: no {path.relative_to(REPO_ROOT)} (have: {have})")
-    rel = path.relative_to(REPO_ROOT)
+        shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+        raise UsageError(f"--env {name!r}: no {shown} (have: {have})")
+    rel = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -103,7 +131,28 @@ def _environment(name: str, raw: dict[str, Any]) -> Environment:
         config={str(k): str(v) for k, v in (raw.get("config") or {}).items()},
         required=tuple(str(k) for k in raw.get("required") or ()),
         image_source=_image_source(raw.get("image_source", "registry")),
+        clusters=_clusters(raw["clusters"]),
+        hooks=_hooks(raw.get("hooks") or {}),
     )
+
+
+def _hooks(raw: object) -> dict[str, str]:
+    from eq_deploy.hooks import EVENTS
+
+    if not isinstance(raw, dict) or set(raw) - set(EVENTS):
+        raise ValueError(f"'hooks' {raw!r} (want post_deploy and/or on_failure)")
+    return {str(k): str(v or "") for k, v in raw.items()}
+
+
+def _clusters(raw: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ValueError("'clusters' (a list of {context: ..., server: ...})")
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or not (item.get("context") or item.get("server")):
+            raise ValueError(f"'clusters' entry {item!r} (want context and/or server)")
+        out.append((str(item.get("context") or ""), str(item.get("server") or "")))
+    return tuple(out)
 
 
 def _image_source(value: object) -> str:

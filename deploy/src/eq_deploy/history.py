@@ -30,6 +30,7 @@ KEEP_SUCCEEDED = 10
 KEEP_OTHER = 10
 SUCCEEDED = "succeeded"
 FAILED = "failed"
+INTERRUPTED = "interrupted"  # SIGINT/SIGTERM; the reason names the step
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Entry:
     git_sha: str
     at: str
     by: str
-    result: str  # succeeded | failed
+    result: str  # succeeded | failed | interrupted
     alembic_head: str = ""  # the database's revision after this entry (its build's head)
     environment: str = ""
     reason: str = ""
@@ -55,6 +56,8 @@ class Entry:
     # This build's migration scripts: revision -> [down revision, expand | contract].
     schema: dict[str, list[str]] = field(default_factory=dict, repr=False)
     rolled_back_from: int = 0  # for a rollback: the revision that served before it
+    message: str = ""  # --message: why, in the deployer's words
+    run_url: str = ""  # the CI run that made this entry (GitHub Actions)
 
     def deployment_object(self) -> dict[str, Any] | None:
         if not self.deployment:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from eq_deploy.errors import DeployError
+from eq_deploy.interrupt import Interrupted, Interruption
 from eq_deploy.progress import Reporter
 
 Status = Callable[[str], None]
@@ -42,6 +43,11 @@ class Runner:
     timings: list[StepTiming] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     current: str = ""  # the step running (or that failed), for failure handling
+    # Asked to stop by a signal: checked before each step, between its apply and its wait,
+    # and at every poll of a wait (the API call under way always finishes).
+    interruption: Interruption = field(default_factory=Interruption)
+    # Checks run before each step, given its name (the lock's fence: still ours?).
+    guards: list[Callable[[str], None]] = field(default_factory=list)
 
     def run_all(self, steps: Sequence[Step]) -> None:
         """Run `steps` in order, stopping at the first failure (re-raised). The total shown
@@ -59,14 +65,24 @@ class Runner:
         t0 = time.monotonic()
         apply_s = wait_s = 0.0
         note: str | None = ""
+        checkpoint = self.interruption.checkpoint
         try:
+            checkpoint(step.name)
+            for guard in self.guards:
+                guard(step.name)
             note = step.apply()
             apply_s = time.monotonic() - t0
             if step.wait is not None:
+                checkpoint(step.name)
                 t1 = time.monotonic()
                 prefix = f"[{index}/{self.total}] {step.name}: "
+
+                def status(text: str) -> None:
+                    checkpoint(step.name)
+                    self.reporter.status(prefix + text)
+
                 try:
-                    note = step.wait(lambda text: self.reporter.status(prefix + text)) or note
+                    note = step.wait(status) or note
                 finally:
                     wait_s = time.monotonic() - t1
         except DeployError as exc:
@@ -75,7 +91,14 @@ class Runner:
             timing = StepTiming(step.name, apply_s, wait_s, ok=False, note=exc.message)
             self.timings.append(timing)
             self.reporter.step(
-                index, self.total, step.name, timing.seconds, exc.message, ok=False, waited=wait_s
+                index,
+                self.total,
+                step.name,
+                timing.seconds,
+                exc.message,
+                ok=False,
+                waited=wait_s,
+                mark="INTERRUPTED" if isinstance(exc, Interrupted) else "FAILED",
             )
             if exc.detail:
                 self.reporter.detail(exc.detail)

@@ -52,8 +52,9 @@ class Reporter:
         *,
         ok: bool = True,
         waited: float = 0.0,
+        mark: str = "FAILED",
     ) -> None:
-        mark = "ok" if ok else "FAILED"
+        mark = "ok" if ok else mark
         text = f"[{index}/{total}] {name:<10} {mark} {seconds:6.2f}s"
         if waited:
             text += f" (waited {waited:.2f}s)"

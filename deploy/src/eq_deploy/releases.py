@@ -87,12 +87,18 @@ def referenced_settings(entries: Iterable[Entry], live: Obj | None) -> set[tuple
 def collect_garbage(kube: Kube, namespace: str, keep: set[tuple[str, str]]) -> list[str]:
     """Delete the content-addressed ConfigMaps and Secrets in `keep`'s complement; return
     `Kind/name` of each one deleted."""
+    from eq_deploy.prune import legacy_settings
+
     deleted = []
     for kind in ("ConfigMap", "Secret"):
         for obj in kube.items(kind, namespace, labels=SETTINGS_LABEL):
             name = obj["metadata"]["name"]
             if (kind, name) not in keep and kube.delete(kind, name, namespace):
                 deleted.append(f"{kind}/{name}")
+    # The fixed-name ones of older versions go too once nothing refers to them.
+    for kind, name in legacy_settings(kube, namespace):
+        if (kind, name) not in keep and kube.delete(kind, name, namespace):
+            deleted.append(f"{kind}/{name}")
     return deleted
 
 

@@ -36,6 +36,15 @@ CONFIGMAP_PREFIX = "eq-backend-config-"
 SECRET_PREFIX = "eq-backend-secrets-"  # noqa: S105 - a name, not a value
 # Marks the content-addressed settings objects, so the ones no release refers to can be found.
 SETTINGS_LABEL = "eq.deploy/settings"
+# Marks what a deploy prunes when a later render no longer has it (prune.py).
+INVENTORY_LABEL = "eq.deploy/inventory"
+INVENTORY_KINDS = (
+    "Deployment",
+    "Service",
+    "PodDisruptionBudget",
+    "HorizontalPodAutoscaler",
+    "Ingress",
+)
 DEPLOYMENT_NAME = "eq-backend"
 SERVICE_NAME = "eq-backend"
 MIGRATE_JOB_PREFIX = "eq-backend-migrate-"
@@ -137,6 +146,8 @@ def render_manifests(
             _fill_hpa(obj, env)
         elif kind == "Ingress":
             _fill_ingress(obj, env, ingress_host)
+        if kind in INVENTORY_KINDS:
+            obj["metadata"]["labels"][INVENTORY_LABEL] = "app"
         objects.append(obj)
     _check_images(objects, ref)
     return objects

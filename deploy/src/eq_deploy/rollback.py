@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from eq_deploy import history as hist
 from eq_deploy import podspec
 from eq_deploy.errors import DeployError, UsageError
+from eq_deploy.hooks import HookRun, run_hook
+from eq_deploy.interrupt import Interrupted, stopping_on_signals
 from eq_deploy.pipeline import Runner, Status, Step
 from eq_deploy.progress import Reporter
 from eq_deploy.releases import (
@@ -38,6 +40,7 @@ from eq_deploy.session import (
     Target,
     apply_note,
     record,
+    refuse_while_migrating,
     release_of,
     run_job,
     smoke_deployment,
@@ -64,6 +67,8 @@ class RollbackOptions:
     force_unlock: bool = False
     keep_settings: bool = False
     downgrade: bool = False
+    lock_wait: float = 0  # seconds to wait for a held lock
+    message: str = ""  # recorded in history (--message)
 
 
 @dataclass
@@ -101,16 +106,21 @@ def rollback(opts: RollbackOptions, reporter: Reporter, *, kube: Kube | None = N
         raise UsageError("--downgrade and --keep-settings: choose one")
     session = Session(opts.target, reporter, check_required=False, kube=kube)
     run = RollbackRun(opts, session, Runner(reporter))
-    try:
-        run.runner.run_all(rollback_steps(run))
-    except DeployError as exc:
-        if run.entry is not None:
-            run.entry.reason = exc.message
-            record(session, run.entry, run.runner)
-        raise
-    finally:
-        if run.lock is not None:
-            run.lock.release()
+    with stopping_on_signals(run.runner.interruption):
+        try:
+            run.runner.run_all(rollback_steps(run))
+        except DeployError as exc:
+            after_failure(run, exc)
+            if run.lock is not None:
+                run.lock.release()
+                run.lock = None
+            hook = HookRun("rollback", run.tag, exc.exit_code, exc.message, revision=exc.revision)
+            hook.message = opts.message
+            run_hook(session, "on_failure", hook, time_left=run.runner.interruption.time_left())
+            raise
+        finally:
+            if run.lock is not None:
+                run.lock.release()
     target = run.target
     assert target is not None
     reporter.line(
@@ -119,7 +129,7 @@ def rollback(opts: RollbackOptions, reporter: Reporter, *, kube: Kube | None = N
         + (" (settings kept)" if opts.keep_settings else "")
         + (f" → {run.smoke.url}" if run.smoke.url else "")
     )
-    return Outcome(
+    outcome = Outcome(
         target.tag,
         target.image,
         target.digest,
@@ -127,13 +137,41 @@ def rollback(opts: RollbackOptions, reporter: Reporter, *, kube: Kube | None = N
         {name: run.runner.waited(name) for name in ("schema", "downgrade", "rollout", "smoke")},
         url=run.smoke.url,
         alembic_head=run.entry.alembic_head if run.entry else "",
+        revision=run.entry.revision if run.entry else 0,
     )
+    hook = HookRun("rollback", target.tag, 0, "", target.image, target.digest, outcome.revision)
+    hook.url, hook.message = outcome.url, opts.message
+    run_hook(session, "post_deploy", hook)
+    return outcome
+
+
+def after_failure(run: RollbackRun, exc: DeployError) -> None:
+    """Record a failure or an interruption once the lock was taken. An interrupted rollback
+    is not undone: what it restores is a release that served before, and the Deployment
+    controller finishes a rollout that was applied."""
+    if run.entry is None:
+        if isinstance(exc, Interrupted):
+            exc.message += "; stopped before the lock: nothing to undo"
+        return
+    if run.lock is not None and run.lock.lost:
+        return  # another run holds the namespace now: no history write
+    if isinstance(exc, Interrupted):
+        run.entry.result = hist.INTERRUPTED
+        if run.runner.current in ("rollout", "smoke"):
+            exc.message += f"; the rollout to {run.tag} goes on in the cluster (inv status)"
+        elif run.runner.current == "downgrade":
+            exc.message += "; the downgrade Job runs to its end (inv status)"
+        else:
+            exc.message += "; the Deployment was not touched"
+    run.entry.reason = exc.message
+    record(run.session, run.entry, run.runner)
+    exc.revision = run.entry.revision
 
 
 def rollback_steps(run: RollbackRun) -> list[Step]:
     steps = [
         Step("preflight", lambda: preflight(run)),
-        Step("lock", lambda: take_lock(run)),
+        Step("lock", lambda: None, lambda status: take_lock(run, status)),
         Step("schema", lambda: None, lambda status: check_schema(run, status)),
     ]
     if run.opts.downgrade:
@@ -164,16 +202,38 @@ def rollback_steps(run: RollbackRun) -> list[Step]:
     return steps
 
 
-def restore_deployment_step(session: Session, previous: Obj, timeout: float) -> Step:
+def restore_deployment_step(
+    session: Session, previous: Obj, timeout: float, *, hurried: bool = False
+) -> Step:
     """The automatic rollback of a failed deploy: re-apply the Deployment that served before.
-    Its settings objects are immutable and still there, so its settings come back with it."""
-    from eq_deploy.kube import strip_server_fields
+    Its settings objects are immutable and still there, so its settings come back with it.
+    `hurried` (an interrupted deploy, `timeout` = the time left before the second signal):
+    reaching the deadline is no failure, the rollout goes on in the cluster."""
+    from eq_deploy.errors import WaitTimeout
+    from eq_deploy.kube import FIELD_MANAGER
+    from eq_deploy.ownership import owned_fields
 
-    body = strip_server_fields(previous)
+    # Only what the tool applied: re-applying the whole live object would make it the owner
+    # of every defaulted field, and of spec.replicas under an HPA.
+    body = owned_fields(previous, FIELD_MANAGER)
+    if "template" not in body.get("spec", {}):
+        # Applied by something else (the manual process's kubectl): nothing of ours to
+        # restore, so restore what served, server bookkeeping removed.
+        from eq_deploy.kube import strip_server_fields
+
+        body = strip_server_fields(previous)
+
+    def wait(status: Status) -> str:
+        try:
+            return wait_rollout(session, timeout, status, unchanged=False, diagnose=not hurried)
+        except WaitTimeout as exc:
+            if not hurried:
+                raise
+            state = exc.message.rsplit(": ", 1)[-1]
+            return f"applied; still finishing when the time ran out ({state})"
+
     return Step(
-        "rollback",
-        lambda: apply_note(session, [body]) + f" back to {tag_of(previous)}",
-        lambda status: wait_rollout(session, timeout, status, unchanged=False),
+        "rollback", lambda: apply_note(session, [body]) + f" back to {tag_of(previous)}", wait
     )
 
 
@@ -203,16 +263,18 @@ def preflight(run: RollbackRun) -> str:
     return f"target {target.tag} (revision {target.revision}, {target.image})"
 
 
-def take_lock(run: RollbackRun) -> str:
-    from eq_deploy.lock import DeployLock, force_unlock, who
+def take_lock(run: RollbackRun, status: Status) -> str:
+    from eq_deploy.lock import DeployLock, force_unlock, run_url, who
 
     target = run.target
     assert target is not None
     if run.opts.force_unlock:
         force_unlock(run.kube, run.namespace)
     lock = DeployLock(run.kube, run.namespace, f"rollback to {target.tag}")
-    lock.acquire()
+    lock.acquire(wait=run.opts.lock_wait, status=status)
     run.lock = lock
+    run.runner.guards.append(lock.fence)
+    refuse_while_migrating(run.session, f"a rollback to {target.tag}")
     live_entry = hist.live_entry(run.history, release_of(run.live))
     config, secret = podspec.settings_refs(run.deployment)
     same_settings = (config, secret) == (target.config_map, target.secret)
@@ -236,6 +298,8 @@ def take_lock(run: RollbackRun) -> str:
         else dict(live_entry.settings if live_entry else {}),
         schema=target.schema,
         rolled_back_from=live_entry.revision if live_entry else 0,
+        message=run.opts.message,
+        run_url=run_url(),
     )
     return f"held by {lock.holder}"
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from eq_deploy import history as hist
 from eq_deploy import podspec
 from eq_deploy.environments import Environment, load_environment
-from eq_deploy.errors import DeployError
+from eq_deploy.errors import DeployError, LockHeld
+from eq_deploy.interrupt import Interrupted
 from eq_deploy.pipeline import Runner, Status
 from eq_deploy.progress import Reporter
 from eq_deploy.render import DEPLOYMENT_NAME, TAG_ANNOTATION, default_image
@@ -52,6 +53,7 @@ class Outcome:
     changed: bool = True
     alembic_head: str = ""
     note: str = ""
+    revision: int = 0  # its history entry
 
 
 class Session:
@@ -87,7 +89,9 @@ class Session:
         return self._kube
 
     def connect(self) -> str:
-        """Reach the cluster; one line naming the context when it cannot be reached."""
+        """Check the cluster is one the environment pins (before any call to it), then reach
+        it; one line naming the context when it is not or cannot be reached."""
+        self.env.check_cluster(self.kube.context, self.kube.server)
         return self.kube.version()
 
     def where(self) -> str:
@@ -170,11 +174,15 @@ def record(session: Session, entry: hist.Entry, runner: Runner) -> str:
     return f"revision {entry.revision}: {entry.tag} {entry.result}"
 
 
-def wait_rollout(session: Session, timeout: float, status: Status, *, unchanged: bool) -> str:
+def wait_rollout(
+    session: Session, timeout: float, status: Status, *, unchanged: bool, diagnose: bool = True
+) -> str:
     from eq_deploy.waits import wait_for_rollout
 
     t0 = time.monotonic()
-    deployment = wait_for_rollout(session.kube, session.namespace, DEPLOYMENT_NAME, timeout, status)
+    deployment = wait_for_rollout(
+        session.kube, session.namespace, DEPLOYMENT_NAME, timeout, status, diagnose=diagnose
+    )
     ready = (deployment.get("status") or {}).get("availableReplicas", 0)
     if unchanged:
         return f"pods unchanged ({ready} available)"
@@ -237,6 +245,7 @@ def run_job(
     kube.apply(job)
     end = time.monotonic() + timeout
     exit_code: int | None = None
+    interrupted = False
     try:
         while exit_code is None:
             pod = job_pod(kube, ns, name)
@@ -253,6 +262,43 @@ def run_job(
                 status(f"{what} ({name})")
                 time.sleep(0.5)
         logs = job_logs(kube, ns, name).strip()
+    except Interrupted:
+        # Left to run to its end (its ttlSecondsAfterFinished removes it): a downgrade
+        # killed halfway is worse than one that finishes after we are gone.
+        interrupted = True
+        raise
     finally:
-        kube.delete("Job", name, ns, propagation="Background")
+        if not interrupted:
+            kube.delete("Job", name, ns, propagation="Background")
     return exit_code, logs
+
+
+SCHEMA_JOBS = {"migrate", "downgrade"}  # the Jobs that change the schema
+
+
+def running_migrations(kube: Kube, namespace: str) -> list[str]:
+    """Names of the Jobs changing the schema that have not ended (neither complete nor
+    failed)."""
+    jobs = kube.items("Job", namespace, labels="app.kubernetes.io/name=eq-backend")
+    return sorted(
+        job["metadata"]["name"]
+        for job in jobs
+        if (job["metadata"].get("labels") or {}).get("app.kubernetes.io/component") in SCHEMA_JOBS
+        and not podspec.job_complete(job)
+        and not podspec.job_failed(job)
+    )
+
+
+def refuse_while_migrating(session: Session, doing: str, *, own_job: str = "") -> None:
+    """The lock covers migration Jobs too: a Job left running by an interrupted deploy keeps
+    the namespace busy until it ends (killing it could stop `alembic upgrade` halfway, and a
+    second migration beside it would race it). Its own tag's deploy waits for it instead."""
+    others = [
+        name for name in running_migrations(session.kube, session.namespace) if name != own_job
+    ]
+    if others:
+        raise LockHeld(
+            f"migration Job {others[0]} is still running in {session.namespace}; {doing} "
+            f"waits until it ends (deploying its tag again waits for it; never delete it "
+            "mid-run)"
+        )

@@ -17,5 +17,8 @@ namespace = Collection(
     deploy_tasks.status,
     deploy_tasks.diff,
     deploy_tasks.smoke,
+    deploy_tasks.lock,
+    deploy_tasks.destroy,
+    deploy_tasks.logs,
 )
 namespace.add_collection(cluster_tasks.namespace, name="cluster")

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from eq_deploy.errors import DeployError
+from eq_deploy.errors import DeployError, WaitTimeout
 from eq_deploy.kube import Kube
 from eq_deploy.podspec import condition, job_complete, job_failed
 
@@ -130,9 +130,13 @@ def current_replicaset(kube: Kube, namespace: str, deployment: Obj) -> Obj | Non
     return None
 
 
-def wait_for_rollout(kube: Kube, namespace: str, name: str, timeout: float, status: Status) -> Obj:
+def wait_for_rollout(
+    kube: Kube, namespace: str, name: str, timeout: float, status: Status, *, diagnose: bool = True
+) -> Obj:
     """Until the Deployment's new ReplicaSet is fully available and the old one gone. Fails
-    fast when a new pod cannot start (CrashLoopBackOff, ImagePullBackOff, ...)."""
+    fast when a new pod cannot start (CrashLoopBackOff, ImagePullBackOff, ...). At the
+    deadline: WaitTimeout, with the pods' diagnostics unless `diagnose` is False (an
+    interrupted run has no time for them)."""
     deadline = time.monotonic() + timeout
     started = time.monotonic()
     while True:
@@ -173,9 +177,9 @@ def wait_for_rollout(kube: Kube, namespace: str, name: str, timeout: float, stat
                         detail=pod_diagnostics(kube, namespace, pod),
                     )
         if time.monotonic() > deadline:
-            raise DeployError(
+            raise WaitTimeout(
                 f"Deployment {name} not rolled out after {timeout:.0f}s (--timeout): {text}",
-                detail=rollout_diagnostics(kube, namespace, deployment),
+                detail=rollout_diagnostics(kube, namespace, deployment) if diagnose else "",
             )
         pending = 1
         status(
