@@ -14,8 +14,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from eq_deploy.clusters.local.layout import REGISTRY, Layout
-from eq_deploy.clusters.provider import ClusterError
+from eq_cluster.local.layout import REGISTRY, Layout
+from eq_cluster.provider import ClusterError
 
 BASE_IMAGE = f"{REGISTRY}/eq/python-base:3.11-bookworm"
 BASE_PLATFORMS = ("linux/amd64", "linux/arm64")
