@@ -136,7 +136,7 @@ def tests(session: nox.Session) -> None:
         if os.environ.get(name):
             env[name] = os.environ[name]
     env["COVERAGE_FILE"] = str(ROOT / ".nox" / ".coverage.tests")
-    paths = session.posargs or ["tests/backend", "tests/deploy"]
+    paths = session.posargs or ["tests/backend", "tests/deploy", "tests/cluster"]
     # pytest's exit code 5 (no test collected) fails the session like any non-zero code.
     run(
         session, env, "pytest", "-m", "not cluster", "-p", "no:cacheprovider",
