@@ -41,6 +41,8 @@ class Environment:
     # "registry": pods pull the image (its digest is resolved there); "nodes": the image was
     # loaded straight into the nodes (kind load), so every node must have it.
     image_source: str = "registry"
+    # Python base images `inv build` may start from, in order of preference (base_image.py).
+    base_images: tuple[str, ...] = ()
 
 
 def environment_names() -> list[str]:
@@ -103,6 +105,7 @@ def _environment(name: str, raw: dict[str, Any]) -> Environment:
         config={str(k): str(v) for k, v in (raw.get("config") or {}).items()},
         required=tuple(str(k) for k in raw.get("required") or ()),
         image_source=_image_source(raw.get("image_source", "registry")),
+        base_images=tuple(str(image) for image in raw.get("base_images") or ()),
     )
 
 
