@@ -77,6 +77,7 @@ def test_configure_installs_defaults_directories_and_the_ca_bundle(root: Path) -
         (root / default).write_text(f"default {default}\n")
     (root / "etc").mkdir(exist_ok=True)
     (root / "etc" / "passwd").write_text("kept\n")  # never overwritten
+    (root / "proc").symlink_to("/proc")  # what debootstrap --foreign leaves in a container
     mozilla = root / "usr" / "share" / "ca-certificates" / "mozilla"
     mozilla.mkdir(parents=True)
     (mozilla / "B.crt").write_text("-----B-----")
@@ -87,6 +88,8 @@ def test_configure_installs_defaults_directories_and_the_ca_bundle(root: Path) -
     assert (root / "etc" / "nsswitch.conf").read_text().startswith("default usr/share/libc-bin")
     assert (root / "etc" / "passwd").read_text() == "kept\n"
     assert (root / "run" / "lock").stat().st_mode & 0o7777 == 0o1777
+    assert (root / "proc").is_dir()
+    assert not (root / "proc").is_symlink()
     assert (root / "usr" / "local" / "lib" / "python3.11" / "dist-packages").is_dir()
     bundle = root / "etc" / "ssl" / "certs" / "ca-certificates.crt"
     assert bundle.read_text() == "-----A-----\n-----B-----\n"

@@ -173,6 +173,12 @@ def configure(root: Path) -> None:
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(root / default, target)
+    # Inside a container debootstrap's first stage links /proc to the host's (its second
+    # stage would make it a directory again); runc mounts proc only on a directory.
+    proc = root / "proc"
+    if proc.is_symlink():
+        proc.unlink()
+    proc.mkdir(mode=0o755, exist_ok=True)
     for directory, mode in DIRECTORIES:
         (root / directory).mkdir(parents=True, exist_ok=True)
         (root / directory).chmod(mode)
