@@ -152,6 +152,7 @@ class PostgresServer:
             capture_output=True,
         )
         if password is not None:  # pods connect from the pod network, not from loopback
+            pwfile.unlink()  # initdb has stored it (hashed); the file is readable by others
             with (data / "pg_hba.conf").open("a") as hba:
                 hba.write("host all all 0.0.0.0/0 scram-sha-256\n")
         port = free_port(host)
