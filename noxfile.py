@@ -1,8 +1,9 @@
 """Sessions: `nox` runs lint, tests and manifests; `nox -s e2e | image | bench` on demand.
 
 All sessions share one virtualenv (.nox/eq), installed from the hash-checked
-requirements/dev.txt and then the two workspace packages without dependencies: the
-installs are no-ops after the first session, which matters on a 2-core CI runner.
+requirements/dev.txt and then the workspace packages (the backend, the deploy tool and the
+dev-only eq_cluster) without dependencies: the installs are no-ops after the first session,
+which matters on a 2-core CI runner.
 Go-built tools (actionlint, kind where needed) are installed once with `go install` into
 ~/.cache/eq-tools/<tool>-<version>.
 """
@@ -24,7 +25,11 @@ BIN = VENV / "bin"
 TOOLS_CACHE = Path(os.environ.get("EQ_TOOLS_CACHE", Path.home() / ".cache" / "eq-tools"))
 ACTIONLINT = ("github.com/rhysd/actionlint/cmd/actionlint", "v1.7.12")
 KIND = ("sigs.k8s.io/kind", "v0.30.0")
-PACKAGES = ("services/backend/src/eq_backend", "deploy/src/eq_deploy")
+PACKAGES = (
+    "services/backend/src/eq_backend",
+    "deploy/src/eq_deploy",
+    "deploy/cluster/src/eq_cluster",
+)
 DOCKERFILE = "docker/backend.Dockerfile"
 WORKFLOWS = ROOT / ".github" / "workflows"
 
@@ -53,7 +58,8 @@ def install(session: nox.Session) -> dict[str, str]:
     )  # fmt: skip
     session.run(
         uv, "pip", "install", "--quiet", *python,
-        "--no-deps", "-e", "services/backend", "-e", "deploy", external=True,
+        "--no-deps", "-e", "services/backend", "-e", "deploy", "-e", "deploy/cluster",
+        external=True,
     )  # fmt: skip
     return {
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -130,7 +136,7 @@ def tests(session: nox.Session) -> None:
         if os.environ.get(name):
             env[name] = os.environ[name]
     env["COVERAGE_FILE"] = str(ROOT / ".nox" / ".coverage.tests")
-    paths = session.posargs or ["tests/backend", "tests/deploy"]
+    paths = session.posargs or ["tests/backend", "tests/deploy", "tests/cluster"]
     # pytest's exit code 5 (no test collected) fails the session like any non-zero code.
     run(
         session, env, "pytest", "-m", "not cluster", "-p", "no:cacheprovider",

@@ -30,11 +30,9 @@ from typing import Any
 
 import httpx
 import jwt
+from eq_cluster.services import PostgresServer, RedisServer, free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
-# The same throwaway PostgreSQL/Redis starters the integration tests use.
-sys.path.insert(0, str(ROOT / "tests" / "backend"))
-from eqtest.services import PostgresServer, RedisServer, free_port, wait_for_port  # noqa: E402
 
 JSON_OUT = ROOT / "docs" / "benchmarks" / "backend.json"
 DOC = ROOT / "docs" / "benchmarks.md"

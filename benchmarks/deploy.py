@@ -98,8 +98,9 @@ def main() -> None:
     parser.add_argument("--source-tag", default="")
     args = parser.parse_args()
 
-    from eq_deploy.clusters import select_provider
-    from eq_deploy.sandbox import Postgres, Redis, derive_image
+    from eq_cluster import select_provider
+    from eq_cluster.derived_images import derive_image
+    from eq_cluster.pod_services import Postgres, Redis
 
     cluster = select_provider()
     cluster.up()

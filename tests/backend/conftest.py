@@ -18,11 +18,11 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+from eq_cluster.services import PostgresServer, RedisServer, ServiceUnavailable
 from eqtest.api import ADMIN_EMAIL, ALGORITHM, SECRET_KEY, Api, User, create_user
 from eqtest.app import ChangesHeard, make_app
 from eqtest.cli import run_cli
 from eqtest.fakes import FakeLlm, FakeOidcProvider
-from eqtest.services import PostgresServer, RedisServer, ServiceUnavailable
 
 FRONTEND_URL = "http://frontend.test/"
 

@@ -1,4 +1,4 @@
-"""Fixtures for e2e tests against a real cluster from `eq_deploy.clusters`.
+"""Fixtures for e2e tests against a real cluster from `eq_cluster` (deploy/cluster, dev only).
 
 `cluster` brings the selected provider up once per session ($EQ_CLUSTER=local|kind|current,
 default kind if it can run, else the local from-source cluster). If it cannot come up the
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from eq_deploy.clusters import ClusterProvider, select_provider
+from eq_cluster import ClusterProvider, select_provider
 
 
 def wait_until(what: str, check: Callable[[], Any], timeout: float = 120.0) -> Any:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eq_deploy.clusters import NODE_PORT, ClusterProvider
+from eq_cluster import NODE_PORT, ClusterProvider
 
 pytestmark = pytest.mark.cluster
 

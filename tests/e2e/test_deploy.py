@@ -21,15 +21,14 @@ from typing import Any
 
 import httpx
 import pytest
-from eq_deploy.clusters import ClusterProvider
-from eq_deploy.sandbox import (
+from eq_cluster import ClusterProvider
+from eq_cluster.derived_images import (
     CRASH_ON_RUN,
     FAIL_MIGRATION,
-    Postgres,
-    Redis,
     derive_image,
     python_entrypoint,
 )
+from eq_cluster.pod_services import Postgres, Redis
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from eq_cluster import ClusterProvider
 from eq_deploy import kubeconfig
-from eq_deploy.clusters import ClusterProvider
 from eq_deploy.kube import Kube, KubeError
 
 pytestmark = pytest.mark.cluster

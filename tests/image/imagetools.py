@@ -100,7 +100,7 @@ def _registry_has(ref: str) -> bool:
 def local_cluster_base() -> str | None:
     """The local cluster's Python base image, if its registry has it."""
     try:
-        from eq_deploy.clusters.local.images import BASE_IMAGE
+        from eq_cluster.local.images import BASE_IMAGE
     except ImportError:
         return None
     return BASE_IMAGE if _registry_has(BASE_IMAGE) else None

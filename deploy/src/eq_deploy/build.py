@@ -8,10 +8,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from eq_deploy.base_image import choose_base_image
 from eq_deploy.errors import DeployError, UsageError
 from eq_deploy.images import image_for, parse_image
 from eq_deploy.settings import REPO_ROOT, check_tag, is_loopback
@@ -32,6 +33,8 @@ class BuildOptions:
     build_args: list[str] = field(default_factory=list)
     cache: bool = True
     builder: str = ""
+    # The environment's candidate base images (eq_deploy.base_image); empty: the Dockerfile's.
+    base_images: tuple[str, ...] = ()
 
 
 @dataclass
@@ -124,6 +127,7 @@ def build(opts: BuildOptions) -> BuildResult:
     tag = check_tag(opts.tag or default_tag(), allow_tag=opts.allow_tag)
     if shutil.which("docker") is None:
         raise DeployError("docker CLI not found (buildx builds need docker and the buildx plugin)")
+    opts = with_base_image(opts)
     if not buildx_available():
         return _build_without_buildx(opts, tag)
     if opts.cache and builder_driver(opts.builder) == "docker":
@@ -142,6 +146,19 @@ def build(opts: BuildOptions) -> BuildResult:
         if metadata.exists():
             digest = json.loads(metadata.read_text()).get("containerimage.digest", "")
     return BuildResult(image=str(image_for(opts.repository, tag)), digest=digest, command=cmd)
+
+
+def with_base_image(opts: BuildOptions) -> BuildOptions:
+    """`opts` with BASE_IMAGE set to the environment's first usable base, saying which."""
+    base, passed_over = choose_base_image(
+        opts.base_images, build_args=opts.build_args, platforms=opts.platforms
+    )
+    if base is None:
+        return opts
+    for reason in passed_over:
+        print(f"note: base image passed over: {reason}")
+    print(f"base image {base}")
+    return replace(opts, build_args=[*opts.build_args, f"BASE_IMAGE={base}"])
 
 
 def buildx_available() -> bool:

@@ -110,7 +110,8 @@ def build(
     from eq_deploy.environments import load_environment
     from eq_deploy.settings import load_settings
 
-    repository = image or load_settings().get("IMAGE") or load_environment(env).image_repository
+    environment = load_environment(env)
+    repository = image or load_settings().get("IMAGE") or environment.image_repository
     from eq_deploy.images import parse_image
 
     repo = parse_image(repository)
@@ -126,6 +127,7 @@ def build(
             build_args=list(build_arg or []),
             builder=builder,
             cache=not no_cache,
+            base_images=environment.base_images,
         )
     )
     print(f"built {result.image}" + (f"@{result.digest}" if result.digest else ""))

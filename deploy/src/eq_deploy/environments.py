@@ -46,6 +46,8 @@ class Environment:
     clusters: tuple[tuple[str, str], ...] = ()
     # post_deploy / on_failure: a command or a webhook URL (hooks.py).
     hooks: dict[str, str] = field(default_factory=dict)
+    # Python base images `inv build` may start from, in order of preference (base_image.py).
+    base_images: tuple[str, ...] = ()
 
     def check_cluster(self, context: str, server: str) -> None:
         """A UsageError when (context, server) is not one this environment pins."""
@@ -133,6 +135,7 @@ def _environment(name: str, raw: dict[str, Any]) -> Environment:
         image_source=_image_source(raw.get("image_source", "registry")),
         clusters=_clusters(raw["clusters"]),
         hooks=_hooks(raw.get("hooks") or {}),
+        base_images=tuple(str(image) for image in raw.get("base_images") or ()),
     )
 
 

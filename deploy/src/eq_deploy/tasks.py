@@ -1,10 +1,10 @@
-"""The root invoke collection: every `inv` task of the project, gathered from its module.
-Task modules import their heavy dependencies inside the tasks, so `inv --list` stays fast."""
+"""The deploy tool's invoke collection, gathered from its task modules (the repository's
+tasks.py adds the dev-only `cluster.*` tasks when eq_cluster is installed). Task modules
+import their heavy dependencies inside the tasks, so `inv --list` stays fast."""
 
 from invoke.collection import Collection
 
 from eq_deploy import backend_tasks, deploy_tasks
-from eq_deploy.clusters import tasks as cluster_tasks
 
 namespace = Collection(
     backend_tasks.serve,
@@ -21,4 +21,3 @@ namespace = Collection(
     deploy_tasks.destroy,
     deploy_tasks.logs,
 )
-namespace.add_collection(cluster_tasks.namespace, name="cluster")

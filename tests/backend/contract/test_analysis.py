@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from eq_cluster.services import free_port
 from eqtest.api import Api, create_user, err, ok
 from eqtest.fakes import PILLARS, FakeLlm, analysis_reply
-from eqtest.services import free_port
 
 ANSWER = {
     "id",

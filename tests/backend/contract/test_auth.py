@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import jwt
 import pytest
+from eq_cluster.services import free_port
 from eqtest.api import ALGORITHM, SECRET_KEY, Api, create_user, err, mint_token, ok
 from eqtest.fakes import FakeOidcProvider, OidcUser
-from eqtest.services import free_port
 
 BASE = "http://testserver.local"
 

@@ -6,7 +6,7 @@ import msgspec
 import pytest
 from eq_backend import cli
 from eq_backend.settings import Settings
-from eqtest.services import free_port
+from eq_cluster.services import free_port
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import psycopg
 import pytest
+from eq_cluster.services import PostgresServer
 from eqtest.api import Api, User, create_user, err, ok
 from eqtest.app import make_app
 from eqtest.hostile import HostileServer, completion
-from eqtest.services import PostgresServer
 from sqlalchemy import text
 
 # A generous margin over each deadline for a shared two-core machine.

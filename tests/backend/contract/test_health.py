@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from eq_cluster.services import PostgresServer
 from eqtest.api import Api, err, ok
 from eqtest.fakes import HangingTcpServer
-from eqtest.services import PostgresServer
 
 
 async def test_health_reports_empty_deployment_fields_when_unset(api: Api) -> None:

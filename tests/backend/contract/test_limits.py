@@ -10,8 +10,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from eq_cluster.services import PostgresServer, free_port
 from eqtest.api import Api, User, create_user, err, ok
-from eqtest.services import PostgresServer, free_port
 
 LIMITS = {
     "topic name": 100,

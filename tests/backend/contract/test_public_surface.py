@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from eq_cluster.services import free_port
 from eqtest.api import Api, err, ok
-from eqtest.services import free_port
 
 DOCS = ["/schema", "/schema/openapi.json", "/schema/swagger", "/openapi.json", "/docs"]
 METRICS = ["/metrics", "/api/v1/metrics", "/api/v1/metrics/"]

@@ -5,8 +5,8 @@ import re
 import time
 
 import pytest
+from eq_cluster.services import RedisServer
 from eqtest.api import Api, err, ok
-from eqtest.services import RedisServer
 
 
 @pytest.fixture(scope="module")

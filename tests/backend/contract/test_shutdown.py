@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import httpx
+from eq_cluster.services import free_port, wait_for_port
 from eqtest.api import mint_token
 from eqtest.cli import cli_env, run_cli
 from eqtest.fakes import FakeLlm
-from eqtest.services import free_port, wait_for_port
 
 
 def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path, base_env, llm_reset: FakeLlm):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from eq_cluster.services import free_port, wait_for_port
 from eqtest.api import Api, err, mint_token, ok
 from eqtest.cli import cli_env, run_cli
-from eqtest.services import free_port, wait_for_port
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
-
-from .services import free_port
+from eq_cluster.services import free_port
 
 
 class _Server(ThreadingHTTPServer):

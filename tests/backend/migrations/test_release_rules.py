@@ -16,7 +16,7 @@ import pytest
 from eq_backend.cli import main
 from eq_backend.migrations import runner
 from eq_backend.migrations.runner import database_revisions, revision_chain, script_head, upgrade_to
-from eqtest.services import PostgresServer
+from eq_cluster.services import PostgresServer
 
 VERSIONS = Path(runner.__file__).parent / "versions"
 INITIAL = "bb9ea76cc252"

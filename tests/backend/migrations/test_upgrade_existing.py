@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from eq_backend.cli import main
 from eq_backend.migrations.runner import database_revisions, script_head, upgrade_to
-from eqtest.services import PostgresServer
+from eq_cluster.services import PostgresServer
 
 INITIAL = "bb9ea76cc252"
 

@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 
-from eq_deploy.clusters.provider import ClusterError, ClusterProvider
+from eq_cluster.provider import ClusterError, ClusterProvider
 
 PROVIDER_ENV = "EQ_CLUSTER"
 
@@ -27,15 +27,15 @@ def select_provider(name: str | None = None) -> ClusterProvider:
     """The provider named by `name`, else by $EQ_CLUSTER, else kind if usable, else local."""
     chosen = name or os.environ.get(PROVIDER_ENV) or ("kind" if kind_can_run() else "local")
     if chosen == "local":
-        from eq_deploy.clusters.local import LocalCluster
+        from eq_cluster.local import LocalCluster
 
         return LocalCluster()
     if chosen == "kind":
-        from eq_deploy.clusters.kind import KindCluster
+        from eq_cluster.kind import KindCluster
 
         return KindCluster()
     if chosen == "current":
-        from eq_deploy.clusters.current import CurrentKubeconfigCluster
+        from eq_cluster.current import CurrentKubeconfigCluster
 
         return CurrentKubeconfigCluster()
     raise ClusterError(f"unknown cluster provider {chosen!r}; choose one of {provider_names()}")

@@ -8,7 +8,7 @@ from invoke.tasks import task
 
 
 def _provider(name: str | None):  # type: ignore[no-untyped-def]
-    from eq_deploy.clusters import select_provider
+    from eq_cluster import select_provider
 
     return select_provider(name or None)
 
@@ -43,8 +43,8 @@ def status(c: Context, provider: str = "") -> None:
 @task
 def build(c: Context) -> None:
     """Build the local cluster's components from source into the cache (no-op when cached)."""
-    from eq_deploy.clusters.local.binaries import Binaries
-    from eq_deploy.clusters.local.layout import Layout
+    from eq_cluster.local.binaries import Binaries
+    from eq_cluster.local.layout import Layout
 
     Binaries(Layout.from_env()).ensure_built()
 

@@ -6,8 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from eq_deploy.clusters.local.kubeconfig import user_kubeconfig_path
-from eq_deploy.clusters.provider import ClusterError, ClusterStatus
+from eq_cluster.local.kubeconfig import user_kubeconfig_path
+from eq_cluster.provider import ClusterError, ClusterStatus
 
 # Optional settings for a cluster this project does not manage.
 NODE_ADDRESS_ENV = "EQ_NODE_ADDRESS"

@@ -7,8 +7,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from eq_deploy.clusters.local.kubeconfig import user_kubeconfig_path
-from eq_deploy.clusters.provider import NODE_PORT, ClusterError, ClusterStatus
+from eq_cluster.local.kubeconfig import user_kubeconfig_path
+from eq_cluster.provider import NODE_PORT, ClusterError, ClusterStatus
 
 KIND_CLUSTER_NAME = "eq"
 # kind publishes this NodePort on the host, so NodePort services answer on 127.0.0.1.

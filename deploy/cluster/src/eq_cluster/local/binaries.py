@@ -7,9 +7,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from eq_deploy.clusters.local.layout import Layout
-from eq_deploy.clusters.local.versions import assets_dir, version
-from eq_deploy.clusters.provider import ClusterError
+from eq_cluster.local.layout import Layout
+from eq_cluster.local.versions import assets_dir, version
+from eq_cluster.provider import ClusterError
 
 # component -> binaries it provides (see deploy/cluster/build.sh)
 COMPONENTS: dict[str, tuple[str, ...]] = {

@@ -12,16 +12,12 @@ def assets_dir() -> Path:
     override = os.environ.get("EQ_CLUSTER_ASSETS")
     if override:
         return Path(override)
-    # deploy/src/eq_deploy/clusters/local/versions.py -> deploy/cluster (editable install)
-    beside_source = Path(__file__).resolve().parents[4] / "cluster"
+    # eq_cluster is only ever installed editable from the checkout (./dev, nox), so the
+    # assets are three levels up: deploy/cluster/src/eq_cluster/local/versions.py.
+    beside_source = Path(__file__).resolve().parents[3]
     if (beside_source / "versions.env").exists():
         return beside_source
-    # Installed as a wheel: find the checkout from the working directory.
-    for directory in [Path.cwd(), *Path.cwd().parents]:
-        candidate = directory / "deploy" / "cluster"
-        if (candidate / "versions.env").exists():
-            return candidate
-    raise FileNotFoundError("deploy/cluster/versions.env not found; set EQ_CLUSTER_ASSETS")
+    raise FileNotFoundError(f"{beside_source}/versions.env not found; set EQ_CLUSTER_ASSETS")
 
 
 @cache

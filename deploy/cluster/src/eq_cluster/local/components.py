@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from eq_deploy.clusters.local import kubeconfig, pki
-from eq_deploy.clusters.local.binaries import Binaries, component_version
-from eq_deploy.clusters.local.layout import (
+from eq_cluster.local import kubeconfig, pki
+from eq_cluster.local.binaries import Binaries, component_version
+from eq_cluster.local.layout import (
     API_PORT,
     CLUSTER_DOMAIN,
     CLUSTER_NAME,
@@ -23,8 +23,8 @@ from eq_deploy.clusters.local.layout import (
     SERVICE_CIDR,
     Layout,
 )
-from eq_deploy.clusters.local.processes import Daemon
-from eq_deploy.clusters.local.versions import assets_dir, version
+from eq_cluster.local.processes import Daemon
+from eq_cluster.local.versions import assets_dir, version
 
 ADMIN_USER = f"{CLUSTER_NAME}-admin"
 PAUSE_IMAGE_NAME = "eq/pause"

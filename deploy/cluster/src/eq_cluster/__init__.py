@@ -5,8 +5,8 @@ Heavy modules (the kubernetes client, cryptography) are imported lazily so that
 `inv --list` stays fast.
 """
 
-from eq_deploy.clusters.provider import NODE_PORT, ClusterProvider, ClusterStatus
-from eq_deploy.clusters.select import PROVIDER_ENV, provider_names, select_provider
+from eq_cluster.provider import NODE_PORT, ClusterProvider, ClusterStatus
+from eq_cluster.select import PROVIDER_ENV, provider_names, select_provider
 
 __all__ = [
     "NODE_PORT",

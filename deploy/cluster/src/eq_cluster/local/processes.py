@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eq_deploy.clusters.provider import ClusterError
+from eq_cluster.provider import ClusterError
 
 
 @dataclass(frozen=True)

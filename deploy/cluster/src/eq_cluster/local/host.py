@@ -11,8 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from eq_deploy.clusters.local.layout import CNI_BRIDGE, IPTABLES_CHAIN, OWNED_CHAIN_PREFIXES
-from eq_deploy.clusters.provider import ClusterError
+from eq_cluster.local.layout import CNI_BRIDGE, IPTABLES_CHAIN, OWNED_CHAIN_PREFIXES
+from eq_cluster.provider import ClusterError
 
 FORWARD_CHAIN = f"{IPTABLES_CHAIN}-FORWARD"
 BINFMT = Path("/proc/sys/fs/binfmt_misc")

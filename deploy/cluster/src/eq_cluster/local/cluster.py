@@ -13,18 +13,18 @@ import urllib.request
 from functools import cached_property
 from pathlib import Path
 
-from eq_deploy.clusters.local import host, kubeconfig
-from eq_deploy.clusters.local.binaries import Binaries
-from eq_deploy.clusters.local.components import ADMIN_USER, NodeConfig, coredns_image, pause_image
-from eq_deploy.clusters.local.images import (
+from eq_cluster.local import host, kubeconfig
+from eq_cluster.local.binaries import Binaries
+from eq_cluster.local.components import ADMIN_USER, NodeConfig, coredns_image, pause_image
+from eq_cluster.local.images import (
     BASE_IMAGE,
     ImageBuilder,
     prepare_base_rootfs,
     registry_manifest,
 )
-from eq_deploy.clusters.local.layout import CLUSTER_NAME, CNI_BRIDGE, NODE_NAME, REGISTRY, Layout
-from eq_deploy.clusters.local.processes import ProcessTable, pids_matching, terminate, wait_for
-from eq_deploy.clusters.provider import ClusterError, ClusterStatus
+from eq_cluster.local.layout import CLUSTER_NAME, CNI_BRIDGE, NODE_NAME, REGISTRY, Layout
+from eq_cluster.local.processes import ProcessTable, pids_matching, terminate, wait_for
+from eq_cluster.provider import ClusterError, ClusterStatus
 
 BUILDX_PLUGIN = Path("/usr/local/lib/docker/cli-plugins/docker-buildx")
 BUILDER_NAME = CLUSTER_NAME

@@ -1,7 +1,10 @@
 """Throwaway PostgreSQL and Redis servers started from local binaries (or taken from env).
 
-The test session and the benchmark both use these. Nothing here skips: when neither a
-binary nor a URL is available, `ServiceUnavailable` says what to install or start.
+The one launcher of both for every test and benchmark: the backend's tests and benchmark
+run them on 127.0.0.1 with no password; the e2e scenarios and the deploy benchmark run them
+on the address pods reach the host at, with a password (`pod_services`). Nothing here skips:
+when neither a binary nor a URL is available, `ServiceUnavailable` says what to install or
+start.
 """
 
 from __future__ import annotations
@@ -21,16 +24,17 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 
 
 class ServiceUnavailable(RuntimeError):
     """A service the tests need is neither installed nor given by URL."""
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on `host` that nothing listens on right now."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -105,7 +109,11 @@ class PostgresServer:
         return server
 
     @classmethod
-    def start(cls, *, stat_statements: bool = True) -> PostgresServer:
+    def start(
+        cls, *, host: str = "127.0.0.1", password: str | None = None, stat_statements: bool = True
+    ) -> PostgresServer:
+        """A throwaway server on `host`. Without a password it trusts every local client;
+        with one (any address pods may reach) it asks every client for it (scram-sha-256)."""
         initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
         if not (initdb and pg_ctl):
             raise ServiceUnavailable(
@@ -119,10 +127,14 @@ class PostgresServer:
         data, sock = tmp / "data", tmp / "sock"
         data.mkdir()
         sock.mkdir()
+        auth = ["--auth=trust"]
+        if password is not None:
+            pwfile = tmp / "pw"
+            pwfile.write_text(password)
+            auth = ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
         if prefix:
-            shutil.chown(tmp, "postgres")
-            shutil.chown(data, "postgres")
-            shutil.chown(sock, "postgres")
+            for owned in (tmp, data, sock, *([pwfile] if password is not None else [])):
+                shutil.chown(owned, "postgres")
         subprocess.run(
             [
                 *prefix,
@@ -131,7 +143,7 @@ class PostgresServer:
                 str(data),
                 "-U",
                 "postgres",
-                "--auth=trust",
+                *auth,
                 "--encoding=UTF8",
                 "--locale=C.UTF-8",
                 "--no-sync",
@@ -139,10 +151,14 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
-        port = free_port()
+        if password is not None:  # pods connect from the pod network, not from loopback
+            pwfile.unlink()  # initdb has stored it (hashed); the file is readable by others
+            with (data / "pg_hba.conf").open("a") as hba:
+                hba.write("host all all 0.0.0.0/0 scram-sha-256\n")
+        port = free_port(host)
         opts = [
             f"-p {port}",
-            "-c listen_addresses=127.0.0.1",
+            f"-c listen_addresses={host}",
             f"-c unix_socket_directories={sock}",
             "-c fsync=off",
             "-c synchronous_commit=off",
@@ -172,7 +188,9 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
-        server = cls(host="127.0.0.1", port=port, _proc_dir=tmp, _pg_ctl=pg_ctl, _prefix=prefix)
+        server = cls(
+            host=host, port=port, password=password, _proc_dir=tmp, _pg_ctl=pg_ctl, _prefix=prefix
+        )
         if stat_statements:
             with server.connect() as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
@@ -210,6 +228,24 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"{tmpl}')
         return self.url(name)
 
+    def create_owned_database(self, name: str, password: str) -> str:
+        """A login role `name` with `password` owning a new database `name`, as an
+        application sees it (no superuser); return the URL to reach it as that role."""
+        with self.connect() as conn:
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(name), sql.Literal(password)
+                )
+            )
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(name), sql.Identifier(name)
+                )
+            )
+        return urlunsplit(
+            ("postgresql", f"{name}:{password}@{self.host}:{self.port}", f"/{name}", "", "")
+        )
+
     def drop_database(self, name: str) -> None:
         with self.connect() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -239,6 +275,7 @@ class RedisServer:
 
     port: int
     host: str = "127.0.0.1"
+    password: str | None = None
     external_url: str | None = None
     _proc: subprocess.Popen[bytes] | None = None
     _binary: str | None = None
@@ -251,19 +288,25 @@ class RedisServer:
             return cls(
                 port=parts.port or 6379, host=parts.hostname or "127.0.0.1", external_url=url
             )
+        return cls.start()
+
+    @classmethod
+    def start(cls, *, host: str = "127.0.0.1", password: str | None = None) -> RedisServer:
+        """A throwaway server on `host`, asking for `password` when one is given."""
         binary = shutil.which("redis-server")
         if not binary:
             raise ServiceUnavailable(
                 "redis-server not found: install Redis (apt-get install redis-server) "
                 "or set EQ_TEST_REDIS_URL"
             )
-        server = cls(port=free_port(), _binary=binary)
+        server = cls(port=free_port(host), host=host, password=password, _binary=binary)
         server.resume()
         return server
 
     @property
     def url(self) -> str:
-        return self.external_url or f"redis://{self.host}:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return self.external_url or f"redis://{auth}{self.host}:{self.port}/0"
 
     @property
     def can_restart(self) -> bool:
@@ -272,13 +315,15 @@ class RedisServer:
     def resume(self) -> None:
         """Start (again) on the same port."""
         assert self._binary, "cannot start an external Redis"
+        auth = ["--requirepass", self.password] if self.password else []
         self._proc = subprocess.Popen(
             [
                 self._binary,
                 "--port",
                 str(self.port),
                 "--bind",
-                "127.0.0.1",
+                self.host,
+                *auth,
                 "--save",
                 "",
                 "--appendonly",

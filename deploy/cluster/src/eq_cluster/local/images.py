@@ -1,11 +1,13 @@
 """Images the local cluster builds itself (no image registry can be pulled from here):
-the pod sandbox (pause), CoreDNS, and a Debian Python base image from debootstrap.
+the pod sandbox (pause), CoreDNS, and a Debian Python base image from debootstrap (the arm64
+one unpacked and configured from the host, not run under qemu).
 All are built by buildkitd and pushed to the local registry, whose storage is cached.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -13,9 +15,11 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import BinaryIO
 
-from eq_deploy.clusters.local.layout import REGISTRY, Layout
-from eq_deploy.clusters.provider import ClusterError
+from eq_cluster.local import foreign_rootfs
+from eq_cluster.local.layout import REGISTRY, Layout
+from eq_cluster.provider import ClusterError
 
 BASE_IMAGE = f"{REGISTRY}/eq/python-base:3.11-bookworm"
 BASE_PLATFORMS = ("linux/amd64", "linux/arm64")
@@ -157,33 +161,32 @@ def debian_mirror() -> str:
 
 
 def build_rootfs_tarball(arch: str, tarball: Path, log: Path) -> None:
-    """debootstrap a minimal Debian with Python into a tarball (arm64 runs under qemu)."""
+    """debootstrap a minimal Debian with Python into a tarball. Another architecture (arm64)
+    is downloaded and unpacked by `debootstrap --foreign` and configured from the host
+    (foreign_rootfs): none of its code runs but one ldconfig."""
     if tarball.exists():
         return
     mirror = debian_mirror()
     with tempfile.TemporaryDirectory(prefix=f"eq-rootfs-{arch}-", dir=tarball.parent) as tmp:
         root = Path(tmp) / "root"
-        common = [
+        argv = [
             "debootstrap",
             "--variant=minbase",
             f"--arch={arch}",
             f"--include={','.join(BASE_PACKAGES)}",
+            *([] if arch == host_arch() else ["--foreign"]),
+            DEBIAN_SUITE,
+            str(root),
+            mirror,
         ]
-        native = arch == "amd64"
-        steps = [[*common, DEBIAN_SUITE, str(root), mirror]]
-        if not native:
-            # --foreign unpacks only; the second stage runs arm64 binaries via binfmt_misc.
-            steps = [
-                [*common, "--foreign", DEBIAN_SUITE, str(root), mirror],
-                ["chroot", str(root), "/debootstrap/debootstrap", "--second-stage"],
-            ]
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
-            for argv in steps:
-                out.write(f"\n--- {' '.join(argv)}\n".encode())
-                out.flush()
-                if subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT).returncode != 0:
-                    raise ClusterError(f"debootstrap for {arch} failed; log: {log}")
+            out.write(f"\n--- {' '.join(argv)}\n".encode())
+            out.flush()
+            if subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT).returncode != 0:
+                raise ClusterError(f"debootstrap for {arch} failed; log: {log}")
+            if arch != host_arch():
+                configure_foreign(root, arch, out)
         for leftover in ("var/lib/apt/lists", "var/cache/apt", "var/log"):
             shutil.rmtree(root / leftover, ignore_errors=True)
             (root / leftover).mkdir(parents=True, exist_ok=True)
@@ -202,3 +205,23 @@ def build_rootfs_tarball(arch: str, tarball: Path, log: Path) -> None:
             check=True,
         )
         partial.rename(tarball)
+
+
+def host_arch() -> str:
+    """Debian's name for this machine's architecture."""
+    machine = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def configure_foreign(root: Path, arch: str, out: BinaryIO) -> None:
+    """What debootstrap's second stage would have done, from the host (see foreign_rootfs)."""
+    out.write(f"\n--- unpack and configure {arch} packages from the host\n".encode())
+    out.flush()
+    debs = foreign_rootfs.debs_of(root)
+    foreign_rootfs.install(root, debs, arch)
+    foreign_rootfs.configure(root)
+    # The target's own ldconfig (binfmt_misc runs it): the host's skips foreign libraries.
+    subprocess.run(
+        ["chroot", str(root), "/sbin/ldconfig"], stdout=out, stderr=subprocess.STDOUT, check=True
+    )
+    shutil.rmtree(root / "debootstrap")

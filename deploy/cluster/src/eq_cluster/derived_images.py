@@ -1,8 +1,7 @@
-"""Throwaway services and images for exercising deploys on a local cluster (e2e tests and the
-deploy benchmark): a PostgreSQL and a Redis listening where pods reach the host, and images
-derived from a built one straight through the registry's v2 API (a new config blob, the same
-layers, plus optionally one small layer of extra files such as a migration script), so a
-crashing build, a failing migration or a new schema revision costs no image build."""
+"""Images for exercising deploys on a cluster (e2e tests and the deploy benchmark), derived
+from a built one straight through the registry's v2 API (a new config blob, the same layers,
+plus optionally one small layer of extra files such as a migration script), so a crashing
+build, a failing migration or a new schema revision costs no image build."""
 
 from __future__ import annotations
 
@@ -11,15 +10,7 @@ import hashlib
 import io
 import json
 import os
-import secrets
-import shutil
-import socket
-import subprocess
 import tarfile
-import tempfile
-import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 INDEX_TYPES = {
@@ -59,167 +50,6 @@ def python_entrypoint(code: str) -> list[str]:
     """An image entrypoint that runs `code` with the image's python before (or instead of)
     the pod's args."""
     return ["python", "-c", code]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pg_bin(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
-        return str(candidate)
-    raise RuntimeError(f"PostgreSQL's {name} not found: apt-get install postgresql")
-
-
-@dataclass
-class Postgres:
-    """A PostgreSQL cluster in a temporary directory, run as the `postgres` user (it refuses
-    root), listening on `host` with password auth, holding database `eq` owned by `eq`."""
-
-    host: str
-    port: int
-    password: str
-    datadir: Path
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://eq:{self.password}@{self.host}:{self.port}/eq"
-
-    @classmethod
-    def start(cls, host: str) -> Postgres:
-        root = Path(tempfile.mkdtemp(prefix="eq-pods-pg-"))
-        datadir = root / "data"
-        password = secrets.token_hex(12)
-        port = free_port()
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if prefix:
-            shutil.chown(root, "postgres", "postgres")
-        pwfile = root / "pw"
-        pwfile.write_text(password)
-        if prefix:
-            shutil.chown(pwfile, "postgres", "postgres")
-        subprocess.run(
-            [
-                *prefix,
-                _pg_bin("initdb"),
-                "-D",
-                str(datadir),
-                "-U",
-                "postgres",
-                "-A",
-                "scram-sha-256",
-                f"--pwfile={pwfile}",
-                "--no-sync",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        with (datadir / "pg_hba.conf").open("a") as hba:
-            hba.write("host all all 0.0.0.0/0 scram-sha-256\n")
-        subprocess.run(
-            [
-                *prefix,
-                _pg_bin("pg_ctl"),
-                "-D",
-                str(datadir),
-                "-w",
-                "-l",
-                str(root / "log"),
-                "-o",
-                f"-h {host} -p {port} -k {root} -c fsync=off -c max_connections=100",
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        env = {**os.environ, "PGPASSWORD": password}
-        for sql in (f"CREATE ROLE eq LOGIN PASSWORD '{password}'", "CREATE DATABASE eq OWNER eq"):
-            subprocess.run(
-                [
-                    "psql",
-                    "-h",
-                    host,
-                    "-p",
-                    str(port),
-                    "-U",
-                    "postgres",
-                    "-d",
-                    "postgres",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-c",
-                    sql,
-                ],
-                check=True,
-                capture_output=True,
-                env=env,
-            )
-        return cls(host, port, password, datadir)
-
-    def stop(self) -> None:
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run(
-            [*prefix, _pg_bin("pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"],
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(self.datadir.parent, ignore_errors=True)
-
-
-@dataclass
-class Redis:
-    host: str
-    port: int
-    password: str
-    process: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"redis://:{self.password}@{self.host}:{self.port}/0"
-
-    @classmethod
-    def start(cls, host: str) -> Redis:
-        server = shutil.which("redis-server")
-        if server is None:
-            raise RuntimeError("redis-server not found: apt-get install redis-server")
-        password, port = secrets.token_hex(12), free_port()
-        process = subprocess.Popen(
-            [
-                server,
-                "--bind",
-                host,
-                "--port",
-                str(port),
-                "--requirepass",
-                password,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection((host, port), timeout=1).close()
-                return cls(host, port, password, process)
-            except OSError:
-                time.sleep(0.1)
-        process.kill()
-        raise RuntimeError(f"redis-server did not listen on {host}:{port}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
 
 
 def derive_image(
