@@ -47,7 +47,9 @@ def cluster() -> ClusterProvider:
     return provider
 
 
-@pytest.fixture(scope="session")
+# Clients are made per test, from the kubeconfig as it is then: test_cluster takes the
+# cluster down and up again, with a new certificate authority.
+@pytest.fixture
 def api_client(cluster: ClusterProvider) -> Any:
     from kubernetes import config
 
@@ -56,21 +58,21 @@ def api_client(cluster: ClusterProvider) -> Any:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def core_v1(api_client: Any) -> Any:
     from kubernetes import client
 
     return client.CoreV1Api(api_client)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def apps_v1(api_client: Any) -> Any:
     from kubernetes import client
 
     return client.AppsV1Api(api_client)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def batch_v1(api_client: Any) -> Any:
     from kubernetes import client
 
