@@ -8,7 +8,10 @@ cluster). Pods reach a throwaway PostgreSQL and Redis on the host through the no
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,6 +90,36 @@ class Bed:
         from eq_deploy.history import read_history
 
         return read_history(self.kube(), self.namespace)
+
+
+@contextlib.contextmanager
+def steady_load(bed: Bed, label: str) -> Iterator[None]:
+    """wrk on 16 keep-alive connections through the node port while the block runs; then
+    every request must have been answered with a 2xx (no socket error, no 5xx)."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        pytest.fail("wrk is not installed (Debian package wrk; .ci/run installs it)")
+    script = Path(__file__).with_name("steady_load.lua")
+    url = f"http://{bed.cluster.node_address}:30080"
+    load = subprocess.Popen(
+        [wrk, "-t2", "-c16", "-d300s", "--latency", "-s", str(script), url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(2)  # connections opened and warm before the command starts
+        yield
+        time.sleep(1)
+    finally:
+        load.send_signal(signal.SIGINT)  # wrk stops and prints its summary
+        report, _ = load.communicate(timeout=30)
+    sys.stdout.write(f"==== {label} under load\n{report}\n")
+    assert "Socket errors" not in report, report
+    assert "Non-2xx" not in report, report
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", report)
+    assert rate is not None, report
+    assert float(rate.group(1)) >= 1000, report
 
 
 def image_of(deployment: dict[str, Any]) -> str:
@@ -285,7 +318,8 @@ def test_failing_migration_leaves_the_old_version_serving(bed: Bed) -> None:
 
 
 def test_deploy_second_tag(bed: Bed) -> None:
-    result = bed.inv("deploy", "--tag", bed.tags["second"])
+    with steady_load(bed, "deploy of a second tag"):
+        result = bed.inv("deploy", "--tag", bed.tags["second"])
     assert result.returncode == 0, result.stderr
     assert "Deployments stabilized in" in result.stdout
     assert bed.health()["data"]["deployment"]["sha"] == bed.tags["second"].removeprefix("sha-")
@@ -309,7 +343,8 @@ def test_crashing_image_is_caught_fast_and_rolled_back(bed: Bed) -> None:
 
 
 def test_rollback_to_the_previous_successful_deploy(bed: Bed) -> None:
-    result = bed.inv("rollback")
+    with steady_load(bed, "rollback"):
+        result = bed.inv("rollback")
     assert result.returncode == 0, result.stderr
     first = bed.tags["first"]
     assert f"rolled back to {first}" in result.stdout
