@@ -197,15 +197,7 @@ def _feed_script(path: Path, now: int) -> Path:
     """A wrk script that spreads feed requests over every seeded user and pages 1-5, so the
     figure is not that of one user reading one page (which the app's request coalescing
     would serve almost for free)."""
-    cookies = [
-        "access_token="
-        + jwt.encode(
-            {"sub": f"bench{g}@example.test", "iat": now, "exp": now + 3600},
-            SECRET,
-            algorithm="HS256",
-        )
-        for g in range(1, DATA["users"] + 1)
-    ]
+    cookies = _cookies(now)
     path.write_text(
         "local cookies = {" + ", ".join(f'"{c}"' for c in cookies) + "}\n"
         "local n = 0\n"

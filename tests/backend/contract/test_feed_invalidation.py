@@ -9,14 +9,13 @@ notification drops no more than the write itself did.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
 from eqtest.api import Api, User, create_user, err, ok
+from eqtest.app import until
 
 FEED = "/api/v1/situations/feed"
 MSG = "Situations feed retrieved successfully"
@@ -54,18 +53,11 @@ def world(db: psycopg.Connection) -> dict[str, Any]:
     return {"author": author, "page1": ids[:10], "page2": ids[10:20]}
 
 
-async def _until(condition: Callable[[], Any], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
 @pytest.fixture
 async def pages(app: Any, api: Api, world: dict[str, Any]) -> Any:
     """The feed's caches, serving (LISTEN up), with the world's rows heard."""
     caches = app.state.ctx.read_caches
-    await _until(lambda: caches.enabled)
+    await until(lambda: caches.enabled)
     assert api.settle is not None
     await api.settle()
     return app.state.feed_pages

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
 from eqtest.api import Api, ok
+from eqtest.app import until
 
 TOPICS = "/api/v1/topics/"
 FEED = "/api/v1/situations/feed"
@@ -25,18 +25,11 @@ def raw(api: Api) -> Api:
     return Api(api.client)
 
 
-async def _until(condition: Callable[[], Any], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
 @pytest.fixture
 async def listening(app: Any) -> Any:
     """The app's LISTEN connection is up, so its caches serve."""
     caches = app.state.ctx.read_caches
-    await _until(lambda: caches.enabled)
+    await until(lambda: caches.enabled)
     return caches
 
 
@@ -118,14 +111,14 @@ async def test_losing_the_listen_connection_turns_caches_off_until_it_is_back(
         "WHERE application_name = 'eq-backend-listen' AND datname = current_database()"
     ).fetchone()
     assert killed == 1
-    await _until(lambda: not listening.enabled, seconds=10)
+    await until(lambda: not listening.enabled, seconds=10)
     # Off (it retries after 0.5 s): a change made now is read from the database at once.
     name = f"while deaf {time.time_ns()}"
     db.execute("INSERT INTO topics (name) VALUES (%s)", (name,))
     data = ok(await raw.get(TOPICS), "Topics retrieved successfully")
     assert not listening.enabled
     assert any(t["name"] == name for t in data)
-    await _until(lambda: listening.enabled, seconds=10)
+    await until(lambda: listening.enabled, seconds=10)
     messages = [r.getMessage() for r in caplog.records if r.name == "eq_backend.readcache"]
     assert any("lost" in m for m in messages), messages
     assert any("back" in m for m in messages), messages

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 from eqtest.api import Api, User, create_user, ok
+from eqtest.app import until
 
 FEED = "/api/v1/situations/feed?page=1"
 MSG = "Situations feed retrieved successfully"
@@ -35,13 +36,6 @@ def world(db: psycopg.Connection) -> list[int]:
         ).fetchone()[0]
         for i in range(15)
     ]
-
-
-async def _until(condition: Callable[[], Any], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def _shown(reader: Api, user: User, check: Callable[[dict[str, Any]], bool]) -> None:
@@ -73,7 +67,7 @@ async def test_writes_through_one_replica_show_on_the_other(
         reader = Api(replica_api.client)
         for a in (app, replica_app):
             caches = a.state.ctx.read_caches
-            await _until(lambda caches=caches: caches.enabled)
+            await until(lambda caches=caches: caches.enabled)
         assert replica_api.settle is not None
         await replica_api.settle()
         pages = replica_app.state.feed_pages

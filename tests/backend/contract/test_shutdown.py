@@ -15,6 +15,19 @@ from eqtest.cli import cli_env, run_cli
 from eqtest.fakes import FakeLlm
 
 
+def start_server(env: dict[str, str], cwd: Path) -> tuple[int, subprocess.Popen[bytes]]:
+    """`python -m eq_backend run` (what the container runs) on a free loopback port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eq_backend", "run", "--host", "127.0.0.1", "--port", str(port)],
+        env=cli_env(env),
+        cwd=str(cwd),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    return port, proc
+
+
 def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path, base_env, llm_reset: FakeLlm):
     env = {
         **base_env,
@@ -33,14 +46,7 @@ def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path, base_env, llm
     token = mint_token("sd@example.test")
     llm_reset.behaviour.delay = 1.5  # the request is in flight while SIGTERM arrives
 
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "eq_backend", "run", "--host", "127.0.0.1", "--port", str(port)],
-        env=cli_env(env),
-        cwd=str(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    port, proc = start_server(env, tmp_path)
     result: dict[str, object] = {}
 
     def in_flight() -> None:
@@ -94,14 +100,7 @@ def test_sigterm_drains_keep_alive_connections_before_stopping(tmp_path: Path, b
         "SHUTDOWN_DRAIN_SECONDS": str(drain),
     }
     run_cli("migrate", env=env, cwd=tmp_path)
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "eq_backend", "run", "--host", "127.0.0.1", "--port", str(port)],
-        env=cli_env(env),
-        cwd=str(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    port, proc = start_server(env, tmp_path)
     # (monotonic start, status or None, the response's Connection header, error type)
     outcomes: list[tuple[float, int | None, str, str]] = []
     stop = threading.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +70,11 @@ class ChangesHeard:
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()
+
+
+async def until(condition: Callable[[], Any], seconds: float = 5.0) -> None:
+    """Wait (polling) until `condition()` holds; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
