@@ -29,6 +29,12 @@ class Postgres:
             raise
         return cls(server, url)
 
+    def halt(self) -> None:
+        self.server.halt()
+
+    def resume(self) -> None:
+        self.server.resume()
+
     def stop(self) -> None:
         self.server.stop()
 
@@ -46,6 +52,12 @@ class Redis:
     @property
     def url(self) -> str:
         return self.server.url
+
+    def halt(self) -> None:
+        self.server.halt()
+
+    def resume(self) -> None:
+        self.server.resume()
 
     def stop(self) -> None:
         self.server.stop()

@@ -82,6 +82,7 @@ class PostgresServer:
     _proc_dir: Path | None = None
     _pg_ctl: str | None = None
     _prefix: list[str] = field(default_factory=list)
+    _options: list[str] = field(default_factory=list)
 
     @classmethod
     def from_env_or_start(cls) -> PostgresServer:
@@ -170,27 +171,16 @@ class PostgresServer:
                 "-c shared_preload_libraries=pg_stat_statements",
                 "-c pg_stat_statements.track_utility=off",
             ]
-        subprocess.run(
-            [
-                *prefix,
-                pg_ctl,
-                "-D",
-                str(data),
-                "-l",
-                str(tmp / "log"),
-                "-w",
-                "-t",
-                "30",
-                "-o",
-                " ".join(opts),
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-        )
         server = cls(
-            host=host, port=port, password=password, _proc_dir=tmp, _pg_ctl=pg_ctl, _prefix=prefix
+            host=host,
+            port=port,
+            password=password,
+            _proc_dir=tmp,
+            _pg_ctl=pg_ctl,
+            _prefix=prefix,
+            _options=opts,
         )
+        server.resume()
         if stat_statements:
             with server.connect() as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
@@ -249,6 +239,44 @@ class PostgresServer:
     def drop_database(self, name: str) -> None:
         with self.connect() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def resume(self) -> None:
+        """Start (again, after `halt`) on the same port with the same data."""
+        if not (self._proc_dir and self._pg_ctl):
+            raise ServiceUnavailable(
+                "only a throwaway server (PostgresServer.start) can stop and start"
+            )
+        subprocess.run(
+            [
+                *self._prefix,
+                self._pg_ctl,
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self._proc_dir / "log"),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                " ".join(self._options),
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+    def halt(self) -> None:
+        """Shut down as an operator would for maintenance (fast: clients are disconnected,
+        committed work is kept); `resume` starts it again."""
+        if not (self._proc_dir and self._pg_ctl):
+            raise ServiceUnavailable(
+                "only a throwaway server (PostgresServer.start) can stop and start"
+            )
+        subprocess.run(
+            [*self._prefix, self._pg_ctl, "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
+            check=True,
+            capture_output=True,
+        )
 
     def stop(self) -> None:
         if self._proc_dir and self._pg_ctl:
