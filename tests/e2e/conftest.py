@@ -7,9 +7,12 @@ tests fail with the reason: a missing cluster is a failure here, never a skip.
 
 from __future__ import annotations
 
+import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,3 +97,32 @@ def namespace(core_v1: Any) -> Iterator[str]:
     )
     yield name
     core_v1.delete_namespace(name)
+
+
+def _phase(p: dict[str, Any]) -> str:
+    errors = " ".join(f"{k} {v}" for k, v in p["socket_errors"].items())
+    failed = sum(p["socket_errors"].values()) + p["non_2xx"]
+    return (
+        f"{p['requests']:,} requests in {p['seconds']} s ({p['rate']:,.0f}/s), {failed} failed "
+        f"({errors}, non-2xx {p['non_2xx']}), p50 {p['p50_ms']} ms, p99 {p['p99_ms']} ms"
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """What users would have seen in each scenario under load (tests/e2e/release_load.py);
+    also written as JSON to $EQ_E2E_FIGURES when it names a file."""
+    from release_load import FIGURES
+
+    if not FIGURES:
+        return
+    terminalreporter.section("requests under load, per scenario")
+    for figures in FIGURES:
+        terminalreporter.write_line(figures["scenario"])
+        for phase in ("before", "during"):
+            if phase in figures:
+                terminalreporter.write_line(f"  {phase}: {_phase(figures[phase])}")
+        extra = {k: v for k, v in figures.items() if k not in {"scenario", "before", "during"}}
+        if extra:
+            terminalreporter.write_line(f"  {json.dumps(extra, ensure_ascii=False)}")
+    if os.environ.get("EQ_E2E_FIGURES"):
+        Path(os.environ["EQ_E2E_FIGURES"]).write_text(json.dumps(FIGURES, indent=2) + "\n")

@@ -8,10 +8,8 @@ cluster). Pods reach a throwaway PostgreSQL and Redis on the host through the no
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +30,16 @@ from eq_cluster.derived_images import (
     python_entrypoint,
 )
 from eq_cluster.pod_services import Postgres, Redis
+from release_load import (
+    FIGURES,
+    Ledger,
+    LoadRun,
+    Traffic,
+    held_load,
+    http_status,
+    is_503_envelope,
+    seconds_until,
+)
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,11 +53,16 @@ class Bed:
     env_file: Path
     registry: str
     postgres: Postgres
+    redis: Redis
     tags: dict[str, str] = field(default_factory=dict)  # role -> tag
     digests: dict[str, str] = field(default_factory=dict)
 
     def inv(
-        self, *args: str, timeout: float = 900, env_file: Path | None = None
+        self,
+        *args: str,
+        timeout: float = 900,
+        env_file: Path | None = None,
+        kubeconfig: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         where = [
             "--context",
@@ -62,7 +75,7 @@ class Bed:
         command = [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args]
         if args[0] not in {"build", "render"}:
             command += where
-        env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)}
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig or self.cluster.kubeconfig)}
         result = subprocess.run(
             command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
         )
@@ -92,36 +105,6 @@ class Bed:
         return read_history(self.kube(), self.namespace)
 
 
-@contextlib.contextmanager
-def steady_load(bed: Bed, label: str) -> Iterator[None]:
-    """wrk on 16 keep-alive connections through the node port while the block runs; then
-    every request must have been answered with a 2xx (no socket error, no 5xx)."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        pytest.fail("wrk is not installed (Debian package wrk; .ci/run installs it)")
-    script = Path(__file__).with_name("steady_load.lua")
-    url = f"http://{bed.cluster.node_address}:30080"
-    load = subprocess.Popen(
-        [wrk, "-t2", "-c16", "-d300s", "--latency", "-s", str(script), url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        time.sleep(2)  # connections opened and warm before the command starts
-        yield
-        time.sleep(1)
-    finally:
-        load.send_signal(signal.SIGINT)  # wrk stops and prints its summary
-        report, _ = load.communicate(timeout=30)
-    sys.stdout.write(f"==== {label} under load\n{report}\n")
-    assert "Socket errors" not in report, report
-    assert "Non-2xx" not in report, report
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", report)
-    assert rate is not None, report
-    assert float(rate.group(1)) >= 1000, report
-
-
 def image_of(deployment: dict[str, Any]) -> str:
     return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
 
@@ -139,8 +122,12 @@ def bed(cluster: ClusterProvider, tmp_path_factory: pytest.TempPathFactory) -> I
         f"REDIS_URL={redis.url}\n"
         f"SECRET_KEY={uuid.uuid4().hex}{uuid.uuid4().hex}\n"
         'CORS_ORIGINS=["http://eq.example.test"]\n'
+        # The load scenarios write as a few users at ~100 writes/s; the default of 30 a
+        # minute per user would answer most of them 429.
+        "WRITE_RATE_LIMIT=100000/minute\n"
     )
-    bed = Bed(cluster, f"eq-e2e-{uuid.uuid4().hex[:6]}", env_file, cluster.registry, postgres)
+    namespace = f"eq-e2e-{uuid.uuid4().hex[:6]}"
+    bed = Bed(cluster, namespace, env_file, cluster.registry, postgres, redis)
     try:
         yield bed
     finally:
@@ -160,6 +147,56 @@ def bed(cluster: ClusterProvider, tmp_path_factory: pytest.TempPathFactory) -> I
         )
         postgres.stop()
         redis.stop()
+
+
+LOAD_USERS, LOAD_SITUATIONS = 8, 40
+
+
+@pytest.fixture(scope="module")
+def traffic(bed: Bed) -> Traffic:
+    """The load scenarios' users and situations, written straight into the database (the
+    first deploy has migrated it), and bearer tokens signed with the deployed SECRET_KEY."""
+    emails = [f"load-{n}@example.test" for n in range(LOAD_USERS)]
+    users = [
+        sql(
+            bed,
+            "INSERT INTO users (email, name) VALUES (%s, %s) "
+            "ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+            email,
+            f"Load user {n}",
+        )[0][0]
+        for n, email in enumerate(emails)
+    ]
+    situations = [
+        sql(
+            bed,
+            "INSERT INTO situations (user_id, context, question) VALUES (%s, %s, %s) RETURNING id",
+            users[n % LOAD_USERS],
+            f"A situation seen under load, number {n}.",
+            "What would you do?",
+        )[0][0]
+        for n in range(LOAD_SITUATIONS)
+    ]
+    secret = env_setting(bed.env_file, "SECRET_KEY")
+    tokens = [token(secret, email, lifetime=3 * 3600) for email in emails]
+    return Traffic(f"http://{bed.cluster.node_address}:30080", tokens, situations)
+
+
+def env_setting(env_file: Path, name: str) -> str:
+    for line in env_file.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == name:
+            return value.strip()
+    raise KeyError(f"{name} is not in {env_file}")
+
+
+def pod_restarts(bed: Bed) -> int:
+    """Container restarts summed over the API pods."""
+    return sum(
+        status["restartCount"]
+        for pod in bed.kube().items("Pod", bed.namespace, labels=API_PODS)
+        for status in (pod.get("status") or {}).get("containerStatuses") or []
+    )
 
 
 def test_build_push_deploy_smoke_history(bed: Bed) -> None:
@@ -317,21 +354,30 @@ def test_failing_migration_leaves_the_old_version_serving(bed: Bed) -> None:
     assert newest.reason.startswith("migration:")
 
 
-def test_deploy_second_tag(bed: Bed) -> None:
-    with steady_load(bed, "deploy of a second tag"):
-        result = bed.inv("deploy", "--tag", bed.tags["second"])
+def timed_inv(bed: Bed, load: LoadRun, figure: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`bed.inv(*args)`, its wall time kept in the load run's figures as `figure`."""
+    started = time.monotonic()
+    result = bed.inv(*args)
+    load.extra[figure] = round(time.monotonic() - started, 1)
+    return result
+
+
+def test_deploy_second_tag(bed: Bed, traffic: Traffic) -> None:
+    with held_load(traffic, "1. deploy of B over A") as load:
+        result = timed_inv(bed, load, "deploy_s", "deploy", "--tag", bed.tags["second"])
     assert result.returncode == 0, result.stderr
     assert "Deployments stabilized in" in result.stdout
     assert bed.health()["data"]["deployment"]["sha"] == bed.tags["second"].removeprefix("sha-")
 
 
-def test_crashing_image_is_caught_fast_and_rolled_back(bed: Bed) -> None:
+def test_crashing_image_is_caught_fast_and_rolled_back(bed: Bed, traffic: Traffic) -> None:
+    """The crashing pods never become ready, so they never get a request: the load sees no
+    failure while the deploy notices the crash loop and rolls back."""
     tag = bed.tags["crash"]
-    started = time.monotonic()
-    result = bed.inv("deploy", "--tag", tag)
-    elapsed = time.monotonic() - started
+    with held_load(traffic, "3. crashing build, rolled back automatically") as load:
+        result = timed_inv(bed, load, "deploy_to_rolled_back_s", "deploy", "--tag", tag)
     assert result.returncode == 1
-    assert elapsed < 150, f"took {elapsed:.0f}s: the crash loop was not caught early"
+    assert load.extra["deploy_to_rolled_back_s"] < 150, "the crash loop was not caught early"
     assert "is in CrashLoopBackOff" in result.stderr
     assert f"(rolled back to {bed.tags['second']})" in result.stderr
     assert "boom: simulated crash at startup" in result.stdout + result.stderr
@@ -342,9 +388,10 @@ def test_crashing_image_is_caught_fast_and_rolled_back(bed: Bed) -> None:
     assert "rolled back to" in newest.reason
 
 
-def test_rollback_to_the_previous_successful_deploy(bed: Bed) -> None:
-    with steady_load(bed, "rollback"):
-        result = bed.inv("rollback")
+def test_rollback_to_the_previous_successful_deploy(bed: Bed, traffic: Traffic) -> None:
+    jobs = {job["metadata"]["uid"] for job in bed.kube().items("Job", bed.namespace)}
+    with held_load(traffic, "2. inv rollback to A") as load:
+        result = timed_inv(bed, load, "rollback_s", "rollback")
     assert result.returncode == 0, result.stderr
     first = bed.tags["first"]
     assert f"rolled back to {first}" in result.stdout
@@ -353,6 +400,88 @@ def test_rollback_to_the_previous_successful_deploy(bed: Bed) -> None:
     newest = bed.history()[0]
     assert (newest.action, newest.tag, newest.result) == ("rollback", first, "succeeded")
     assert len(bed.history()) <= 10
+    # No migration Job was created (a rollback never migrates; finished Jobs may be gone).
+    assert {job["metadata"]["uid"] for job in bed.kube().items("Job", bed.namespace)} <= jobs
+
+
+# --- faults under load: a pod, PostgreSQL, Redis ---------------------------------------------
+
+
+def test_losing_a_pod_under_load(bed: Bed, traffic: Traffic, wait_until: Any) -> None:
+    """Deleting one of two pods: it leaves the endpoints and drains its connections (it
+    answers what it was sent, with `Connection: close`) before it exits."""
+    with held_load(traffic, "4. one of two pods deleted") as load:
+        started = time.monotonic()
+        delete_one_pod(bed, wait_until)
+        serving_pods(bed, wait_until)
+        load.extra["two_ready_again_s"] = round(time.monotonic() - started, 1)
+
+
+def test_database_outage(bed: Bed, traffic: Traffic, wait_until: Any) -> None:
+    """PostgreSQL stopped for 10 s under load: the database check and the API answer 503
+    (with the envelope) within 2 s, /health stays 200, no pod restarts; once it is back
+    the app serves again without a restart and every write acknowledged is stored."""
+    url = traffic.url
+    restarts = pod_restarts(bed)
+    ledger = Ledger(traffic)
+    with held_load(traffic, "5. PostgreSQL stopped for 10 s", failures_allowed=True) as load:
+        ledger.start()
+        time.sleep(2)
+        bed.postgres.halt()
+        stopped = time.monotonic()
+        db_down = seconds_until(lambda: http_status(f"{url}/health/db") == 503, stopped)
+        api_down = seconds_until(lambda: is_503_envelope(f"{url}/api/v1/topics/"), stopped)
+        liveness = [http_status(f"{url}/health") for _ in range(20)]
+        time.sleep(max(0.0, 10 - (time.monotonic() - stopped)))
+        bed.postgres.resume()
+        resumed = time.monotonic()
+        back = seconds_until(
+            lambda: (
+                http_status(f"{url}/health/db") == 200
+                and http_status(f"{url}/api/v1/topics/") == 200
+            ),
+            resumed,
+            timeout=60,
+        )
+        time.sleep(3)
+        ledger.stop()
+        load.extra |= {
+            "health_db_503_after_s": db_down,
+            "api_503_after_s": api_down,
+            "serving_again_after_s": back,
+            "writes_acknowledged": len(ledger.acknowledged),
+            "writes_refused": ledger.refused,
+        }
+    assert db_down <= 2, f"/health/db answered 503 only after {db_down} s"
+    assert api_down <= 2, f"the API answered 503 only after {api_down} s"
+    assert set(liveness) == {200}, f"/health during the outage: {liveness}"
+    assert pod_restarts(bed) == restarts, "a pod restarted during the database outage"
+    assert load.during is not None
+    assert sum(load.during.socket_errors.values()) == 0, load.report  # every one answered
+    assert ledger.acknowledged, "the ledger had no write acknowledged"
+    assert ledger.refused, "the ledger had no write refused: was the database down at all?"
+    query = "SELECT content FROM comments WHERE content LIKE %s"
+    stored = {row[0] for row in sql(bed, query, f"{ledger.mark}%")}
+    missing = [c for c in ledger.acknowledged if c not in stored]
+    assert not missing, f"{len(missing)} acknowledged writes are not in the database: {missing[:5]}"
+
+
+def test_redis_outage(bed: Bed, traffic: Traffic, wait_until: Any) -> None:
+    """Redis stopped for 10 s under load: nothing fails (rate limits and active users fail
+    open), and the app uses Redis again once it is back."""
+    import redis
+
+    with held_load(traffic, "6. Redis stopped for 10 s") as load:
+        bed.redis.halt()
+        time.sleep(10)
+        bed.redis.resume()
+        resumed = time.monotonic()
+        client = redis.Redis.from_url(bed.redis.url)
+        # Redis comes back empty: a user marked active again proves the app reconnected.
+        load.extra["redis_used_again_after_s"] = seconds_until(
+            lambda: bool(client.keys("active_user:*")), resumed, timeout=30
+        )
+        client.close()
 
 
 def test_status_history_and_smoke_commands(bed: Bed) -> None:
@@ -484,8 +613,8 @@ print(os.environ["ACCESS_TOKEN_EXPIRE_MINUTES"], key, status)
 """
 
 
-def token(secret_key: str) -> str:
-    """An HS256 JWT for USER_EMAIL, signed with `secret_key` (what the backend issues)."""
+def token(secret_key: str, email: str = USER_EMAIL, lifetime: int = 900) -> str:
+    """An HS256 JWT for `email`, signed with `secret_key` (what the backend issues)."""
     import base64
     import hashlib
     import hmac
@@ -496,7 +625,7 @@ def token(secret_key: str) -> str:
 
     now = int(time.time())
     head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    body = b64(json.dumps({"sub": USER_EMAIL, "iat": now, "exp": now + 900}).encode())
+    body = b64(json.dumps({"sub": email, "iat": now, "exp": now + lifetime}).encode())
     signature = hmac.new(secret_key.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
     return f"{head}.{body}.{b64(signature)}"
 
@@ -709,15 +838,73 @@ def test_a_migration_waits_for_the_one_running(bed: Bed, wait_until: Any) -> Non
     assert deploy.returncode == 0, out
 
 
-def test_a_short_git_sha_tag_is_accepted_and_a_missing_image_is_one_line(bed: Bed) -> None:
-    before = bed.deployment()["metadata"]["resourceVersion"]
-    result = bed.inv("deploy", "--tag", "sha-abc123")
-    assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(errors) == 1, result.stderr
-    assert errors[0].startswith("error: image ")
-    assert "sha-abc123 not found" in errors[0]
-    assert bed.deployment()["metadata"]["resourceVersion"] == before
+def namespace_versions(bed: Bed) -> dict[str, str]:
+    """The resourceVersion of every object in the namespace, and of the namespace. Events
+    aside: they are the cluster's log, not state anything here writes."""
+    kinds = [
+        kind
+        for kind in kubectl(
+            bed, "api-resources", "--verbs=list", "--namespaced", "-o", "name"
+        ).split()
+        if kind.split(".")[0] != "events"
+    ]
+    import json
+
+    listed = json.loads(kubectl(bed, "get", ",".join(kinds), "-o", "json"))
+    namespace = bed.kube().get("Namespace", bed.namespace) or {}
+    versions = {"Namespace": namespace["metadata"]["resourceVersion"]}
+    for item in listed["items"]:
+        versions[f"{item['kind']}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+    return versions
+
+
+def test_bad_input_is_one_line_and_changes_nothing(bed: Bed, tmp_path: Path) -> None:
+    """7. Each mistake a user makes is refused with one line naming it, a non-zero exit, and
+    every object of the namespace as it was. (`sha-abc123` also shows a short git sha is a
+    valid tag: what is missing is its image.)"""
+    serving = "sha-" + bed.health()["data"]["deployment"]["sha"]
+    good = bed.env_file.read_text()
+
+    def env_with(name: str, **changes: str | None) -> Path:
+        lines = [line for line in good.splitlines() if line.split("=", 1)[0] not in changes]
+        lines += [f"{key}={value}" for key, value in changes.items() if value is not None]
+        path = tmp_path / f".env.{name}"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    unreachable = tmp_path / "kubeconfig"
+    unreachable.write_text(
+        re.sub(r"server: \S+", "server: https://127.0.0.1:9", bed.cluster.kubeconfig.read_text())
+    )
+    cases = [
+        ("no SECRET_KEY", env_with("nosecret", SECRET_KEY=None), None, serving, "SECRET_KEY"),
+        (
+            "CORS_ORIGINS not a list",
+            env_with("cors", CORS_ORIGINS='{"origin": "http://eq.example.test"}'),
+            None,
+            serving,
+            "CORS_ORIGINS",
+        ),
+        ("unknown tag", bed.env_file, None, "sha-abc123", "sha-abc123 not found"),
+        (
+            "database on localhost",
+            env_with("localdb", DATABASE_URL="postgresql://eq:secret@localhost:5432/eq"),
+            None,
+            serving,
+            "DATABASE_URL",
+        ),
+        ("unreachable API server", bed.env_file, unreachable, serving, "127.0.0.1:9"),
+    ]
+    before = namespace_versions(bed)
+    for name, env_file, kubeconfig, tag, culprit in cases:
+        result = bed.inv("deploy", "--tag", tag, env_file=env_file, kubeconfig=kubeconfig)
+        errors = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode != 0, f"{name}: accepted"
+        assert len(errors) == 1, f"{name}: {result.stderr}"
+        assert errors[0].startswith("error: "), f"{name}: {errors[0]}"
+        assert culprit in errors[0], f"{name}: {errors[0]}"
+        assert "secret@" not in result.stdout + result.stderr, f"{name}: a password was printed"
+        assert namespace_versions(bed) == before, f"{name}: the namespace changed"
 
 
 # --- interruption: SIGINT/SIGTERM at a chosen step -----------------------------------------------
@@ -730,11 +917,11 @@ MIGRATION_LOCK = 0x65716D696772  # the advisory lock `migrate` holds (eq_backend
 class Child:
     """`inv <args>` running in the background, its output collected line by line."""
 
-    def __init__(self, bed: Bed, *args: str) -> None:
+    def __init__(self, bed: Bed, *args: str, env_file: Path | None = None) -> None:
         import threading
 
         where = ["--context", bed.cluster.context, "--namespace", bed.namespace]
-        where += ["--env-file", str(bed.env_file)]
+        where += ["--env-file", str(env_file or bed.env_file)]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args, *where],
             cwd=ROOT,
@@ -995,30 +1182,58 @@ def test_lock_by_hand_then_lock_wait(bed: Bed) -> None:
     assert bed.health()["data"]["deployment"]["sha"] == bed.tags["takeover"].removeprefix("sha-")
 
 
+def test_a_deploy_killed_mid_way_leaves_a_lock_that_expires(bed: Bed, tmp_path: Path) -> None:
+    """8. `kill -9` of a deploy in its rollout: its lease is neither released nor renewed, and
+    the next deploy (`--lock-wait`) goes ahead once it is stale, at most LEASE_SECONDS after
+    the kill, and finishes what the dead one started."""
+    from eq_deploy.lock import LEASE_SECONDS, LOCK_WAIT_POLL
+
+    tag = bed.tags["takeover"]  # serving: the killed deploy changes one setting
+    changed = tmp_path / ".env.debug"
+    changed.write_text(bed.env_file.read_text() + "LOG_LEVEL=DEBUG\n")
+    kube = bed.kube()
+    rolled = bed.deployment()["metadata"]["generation"]
+
+    def holder() -> str:
+        lease = kube.get("Lease", "eq-deploy-lock", bed.namespace) or {}
+        return str(lease.get("spec", {}).get("holderIdentity") or "")
+
+    victim = Child(bed, "deploy", "--tag", tag, "--no-smoke", env_file=changed)
+    soon(lambda: bed.deployment()["metadata"]["generation"] > rolled, "the rollout", victim)
+    assert f"pid {victim.process.pid} " in holder()
+    victim.process.kill()
+    killed = time.monotonic()
+    assert victim.finish() == -signal.SIGKILL
+    successor = Child(bed, "deploy", "--tag", tag, "--no-smoke", "--lock-wait", "3m")
+    soon(
+        lambda: f"pid {successor.process.pid} " in holder(),
+        "the next deploy to take the lock",
+        successor,
+        timeout=LEASE_SECONDS + 60,
+    )
+    taken_over = round(time.monotonic() - killed, 1)
+    code = successor.finish()
+    FIGURES.append(
+        {"scenario": "8. deploy killed (-9) holding the lock", "lock_free_after_s": taken_over}
+    )
+    assert code == 0, successor.output
+    assert successor.said("deploy lock held by"), successor.output
+    assert taken_over <= LEASE_SECONDS + LOCK_WAIT_POLL + 1, f"lock taken over after {taken_over} s"
+    pods_ready = bed.deployment()["status"]
+    assert pods_ready.get("updatedReplicas") == pods_ready.get("readyReplicas") == 2
+    assert holder() == ""  # released by the successor
+
+
 def test_a_context_the_environment_does_not_pin_changes_nothing(bed: Bed) -> None:
     """`--env cloud` (pinned to context prod) against this cluster: one line, exit 2, and
     every object of the namespace keeps its resourceVersion."""
-    kube = bed.kube()
-
-    def versions() -> dict[str, str]:
-        out = {}
-        for kind in ("Namespace", "Deployment", "Service", "ConfigMap", "Secret", "Job", "Lease"):
-            objects = (
-                [kube.get("Namespace", bed.namespace) or {}]
-                if kind == "Namespace"
-                else kube.items(kind, bed.namespace)
-            )
-            for obj in objects:
-                out[f"{kind}/{obj['metadata']['name']}"] = obj["metadata"]["resourceVersion"]
-        return out
-
     cloud_env = bed.env_file.with_name(".env.cloud")
     cloud_env.write_text(
         bed.env_file.read_text()
         + "GOOGLE_CLIENT_ID=x\nGOOGLE_CLIENT_SECRET=x\nOPENAI_API_KEY=x\n"
         + "PUBLIC_BASE_URL=https://eq.example.test\n"
     )
-    before = versions()
+    before = namespace_versions(bed)
     result = bed.inv("deploy", "--tag", bed.tags["first"], "--env", "cloud", env_file=cloud_env)
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.strip()]
@@ -1026,7 +1241,7 @@ def test_a_context_the_environment_does_not_pin_changes_nothing(bed: Bed) -> Non
     assert errors[0].startswith("error: --env cloud deploys only to context prod")
     assert f"not to context {bed.cluster.context}" in errors[0]
     assert "[2/" not in result.stdout  # stopped in preflight
-    assert versions() == before
+    assert namespace_versions(bed) == before
 
 
 def test_prune_of_an_hpa_and_an_ingress_shown_first_by_diff(bed: Bed) -> None:
