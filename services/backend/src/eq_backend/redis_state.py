@@ -58,11 +58,16 @@ class RedisState:
             logger.info("redis reachable again")
             self._down_until = 0.0
 
+    def marked_recently(self, user_id: int) -> bool:
+        """Whether `mark_active` would skip Redis for this user now."""
+        last = self._marked.get(user_id, -MARK_ACTIVE_EVERY_SECONDS)
+        return time.monotonic() - last < MARK_ACTIVE_EVERY_SECONDS
+
     async def mark_active(self, user_id: int) -> None:
         """SETEX active_user:{id} 120 "1" (as SET ... EX 120, the same command in Redis)."""
-        now = time.monotonic()
-        if now - self._marked.get(user_id, -MARK_ACTIVE_EVERY_SECONDS) < MARK_ACTIVE_EVERY_SECONDS:
+        if self.marked_recently(user_id):
             return
+        now = time.monotonic()
         client = self._usable()
         if client is None:
             return
