@@ -152,10 +152,16 @@ def create_app(settings: Settings | None = None) -> Edge:
         else None,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        # The topic list takes its service from here, not through DI; the feed's caches
-        # are here for tests to look into.
+        # The hot routes (the topic list, reactions and comments) take their service from
+        # here, not through DI; the feed's caches are here for tests to look into.
         state=State(
-            {"ctx": ctx, "topic_service": topic_service, "feed_pages": situation_service.pages}
+            {
+                "ctx": ctx,
+                "topic_service": topic_service,
+                "situation_service": situation_service,
+                "comment_service": comment_service,
+                "feed_pages": situation_service.pages,
+            }
         ),
         logging_config=None,
         debug=False,

@@ -47,6 +47,11 @@ from eq_backend.write_limits import limit_writes
 
 _AUTH = {"caller_id": Provide(provide_caller_id)}
 _OPT = {"viewer_id": Provide(provide_viewer_id)}
+# _HOT_WRITE: reactions and comments are the feed's writes. Their service comes from app
+# state, not through DI: a handler with two dependencies (the service and caller_id) has
+# Litestar resolve them in an anyio task group, a task each, on every request: a fifth of
+# such a write's CPU in the app (1,071 -> 862 us a write, writes only, A/B) to look up a
+# singleton.
 
 
 class SituationController(Controller):
@@ -163,11 +168,12 @@ class SituationController(Controller):
     )
     async def add_comment(
         self,
-        comment_service: NamedDependency[CommentService],
+        request: Request[Any, Any, Any],
         caller_id: NamedDependency[int],
         situation_id: PathId,
         data: JSONBody[CommentIn],
     ) -> Envelope[CommentOut]:
+        comment_service: CommentService = request.app.state.comment_service  # see _HOT_WRITE
         created = await comment_service.create(caller_id, situation_id, data.content)
         return ok("Comment created successfully", created)
 
@@ -187,11 +193,12 @@ class SituationController(Controller):
     )
     async def react(
         self,
-        situation_service: NamedDependency[SituationService],
+        request: Request[Any, Any, Any],
         caller_id: NamedDependency[int],
         situation_id: PathId,
         data: JSONBody[ReactionIn],
     ) -> Envelope[ReactionOut]:
+        situation_service: SituationService = request.app.state.situation_service  # see _HOT_WRITE
         reaction = await situation_service.react(caller_id, situation_id, data.reaction_type)
         return ok("Reaction created successfully", reaction)
 
