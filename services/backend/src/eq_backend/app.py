@@ -34,6 +34,7 @@ from eq_backend.domain.users.services import UserService
 from eq_backend.edge import Edge, FixedAnswer
 from eq_backend.errors import handle_http_exception, handle_unexpected
 from eq_backend.gauges import run_gauge_refresher
+from eq_backend.heap import freeze_startup_heap, thaw_heap
 from eq_backend.metrics_listener import MetricsListener
 from eq_backend.observability import AccessLog, Metrics, configure_logging
 from eq_backend.outbound import OutboundHttp
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Edge:
         if db.fast is not None and settings.read_cache:
             changes = listen_for_changes(db.fast.conninfo, ctx.read_caches)
             listener.append(asyncio.create_task(changes))
+        freeze_startup_heap()
         logger.info(
             "eq-backend started",
             extra={"environment": settings.environment, "database": db.dialect},
@@ -115,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Edge:
         await ctx.http.aclose()
         await ctx.redis.close()
         await db.dispose()
+        thaw_heap()
 
     app = Litestar(
         route_handlers=[
@@ -149,10 +152,16 @@ def create_app(settings: Settings | None = None) -> Edge:
         else None,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        # The topic list takes its service from here, not through DI; the feed's caches
-        # are here for tests to look into.
+        # The hot routes (the topic list, reactions and comments) take their service from
+        # here, not through DI; the feed's caches are here for tests to look into.
         state=State(
-            {"ctx": ctx, "topic_service": topic_service, "feed_pages": situation_service.pages}
+            {
+                "ctx": ctx,
+                "topic_service": topic_service,
+                "situation_service": situation_service,
+                "comment_service": comment_service,
+                "feed_pages": situation_service.pages,
+            }
         ),
         logging_config=None,
         debug=False,

@@ -55,12 +55,19 @@ def _token_exp(token: str) -> float | None:
     return float(exp) if isinstance(exp, int | float) else None
 
 
-async def _user_id(ctx: AppContext, email: str) -> int | None:
-    memo = ctx.user_ids  # per app, so per database
-    hit = memo.get(email)
-    now = time.monotonic()
-    if hit is not None and hit[1] > now:
+def _remembered_user_id(ctx: AppContext, email: str) -> int | None:
+    hit = ctx.user_ids.get(email)  # per app, so per database
+    if hit is not None and hit[1] > time.monotonic():
         return hit[0]
+    return None
+
+
+async def _user_id(ctx: AppContext, email: str) -> int | None:
+    remembered = _remembered_user_id(ctx, email)
+    if remembered is not None:
+        return remembered
+    memo = ctx.user_ids
+    now = time.monotonic()
     rows = await ctx.db.fetch_all(_USER_ID_BY_EMAIL, {"email": email})
     if not rows:
         memo.pop(email, None)
@@ -113,6 +120,22 @@ async def user_for_token(ctx: AppContext, token: str | None, required: bool) -> 
         return None
     await ctx.redis.mark_active(user_id)
     return int(user_id)
+
+
+def remembered_viewer(ctx: AppContext, token: str | None) -> tuple[bool, int | None]:
+    """`user_for_token(ctx, token, required=False)` when it would need neither the
+    database nor Redis: (True, its answer); else (False, None), and the caller awaits
+    `user_for_token` instead."""
+    if token is None:
+        return True, None
+    try:
+        email = _token_subject(ctx.settings, token)
+    except TokenError:
+        return True, None
+    user_id = _remembered_user_id(ctx, email)
+    if user_id is None or not ctx.redis.marked_recently(user_id):
+        return False, None
+    return True, user_id
 
 
 async def _resolve(request: Request[Any, Any, Any], required: bool) -> int | None:

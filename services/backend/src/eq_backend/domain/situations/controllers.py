@@ -16,7 +16,13 @@ from litestar.params import FromQuery, JSONBody
 from litestar.types import HTTPScope
 
 from eq_backend.context import AppContext
-from eq_backend.deps import provide_caller_id, provide_viewer_id, token_from, user_for_token
+from eq_backend.deps import (
+    provide_caller_id,
+    provide_viewer_id,
+    remembered_viewer,
+    token_from,
+    user_for_token,
+)
 from eq_backend.domain.comments.schemas import CommentIn, CommentOut
 from eq_backend.domain.comments.services import CommentService
 from eq_backend.domain.situations.schemas import (
@@ -33,7 +39,7 @@ from eq_backend.domain.situations.schemas import (
     SituationUpdate,
 )
 from eq_backend.domain.situations.services import SituationService
-from eq_backend.edge import EdgeRead
+from eq_backend.edge import EdgeAnswer, EdgeRead
 from eq_backend.envelope import Envelope, ok
 from eq_backend.errors import Unprocessable
 from eq_backend.types import PathId
@@ -41,6 +47,11 @@ from eq_backend.write_limits import limit_writes
 
 _AUTH = {"caller_id": Provide(provide_caller_id)}
 _OPT = {"viewer_id": Provide(provide_viewer_id)}
+# _HOT_WRITE: reactions and comments are the feed's writes. Their service comes from app
+# state, not through DI: a handler with two dependencies (the service and caller_id) has
+# Litestar resolve them in an anyio task group, a task each, on every request: a fifth of
+# such a write's CPU in the app (1,071 -> 862 us a write, writes only, A/B) to look up a
+# singleton.
 
 
 class SituationController(Controller):
@@ -157,11 +168,12 @@ class SituationController(Controller):
     )
     async def add_comment(
         self,
-        comment_service: NamedDependency[CommentService],
+        request: Request[Any, Any, Any],
         caller_id: NamedDependency[int],
         situation_id: PathId,
         data: JSONBody[CommentIn],
     ) -> Envelope[CommentOut]:
+        comment_service: CommentService = request.app.state.comment_service  # see _HOT_WRITE
         created = await comment_service.create(caller_id, situation_id, data.content)
         return ok("Comment created successfully", created)
 
@@ -181,11 +193,12 @@ class SituationController(Controller):
     )
     async def react(
         self,
-        situation_service: NamedDependency[SituationService],
+        request: Request[Any, Any, Any],
         caller_id: NamedDependency[int],
         situation_id: PathId,
         data: JSONBody[ReactionIn],
     ) -> Envelope[ReactionOut]:
+        situation_service: SituationService = request.app.state.situation_service  # see _HOT_WRITE
         reaction = await situation_service.react(caller_id, situation_id, data.reaction_type)
         return ok("Reaction created successfully", reaction)
 
@@ -244,9 +257,10 @@ def _header(scope: HTTPScope, name: bytes) -> str | bool | None:
 
 
 def feed_at_edge(ctx: AppContext, situation_service: SituationService) -> EdgeRead:
-    """GET /api/v1/situations/feed answered before routing (eq_backend.edge)."""
+    """GET /api/v1/situations/feed answered before routing (eq_backend.edge): at once when
+    the viewer and every piece of the page are in memory, else after awaiting them."""
 
-    async def answer(scope: HTTPScope) -> bytes | None:
+    def answer(scope: HTTPScope) -> EdgeAnswer:
         query = _feed_query(scope["query_string"])
         cookie, authorization = _header(scope, b"cookie"), _header(scope, b"authorization")
         if query is None or cookie is False or authorization is False:
@@ -254,6 +268,14 @@ def feed_at_edge(ctx: AppContext, situation_service: SituationService) -> EdgeRe
         # Litestar's own parser (what Request.cookies uses): the same token either way.
         cookie_token = parse_cookie_string(cookie).get("access_token") if cookie else None
         token = token_from(cookie_token, authorization or None)  # type: ignore[arg-type]
+        known, viewer_id = remembered_viewer(ctx, token)
+        if known:
+            body = situation_service.cached_body(viewer_id, *query)
+            if body is not None:
+                return body
+        return read(token, query)
+
+    async def read(token: str | None, query: tuple[int, int, str]) -> bytes:
         viewer_id = await user_for_token(ctx, token, required=False)
         return await situation_service.feed_body(viewer_id, *query)
 

@@ -116,6 +116,13 @@ class SituationService:
         page, limit, ascending = clamp_feed_query(page, limit, sort_order)
         return await self.pages.body(viewer_id, page, limit, ascending)
 
+    def cached_body(
+        self, viewer_id: int | None, page: int, limit: int, sort_order: str
+    ) -> bytes | None:
+        """`feed_body`'s answer when every piece of it is cached, else None."""
+        page, limit, ascending = clamp_feed_query(page, limit, sort_order)
+        return self.pages.cached(viewer_id, page, limit, ascending)
+
     async def _read_page(
         self, viewer_id: int | None, page: int, limit: int, ascending: bool
     ) -> tuple[list[PageRow], int]:
