@@ -896,8 +896,10 @@ def test_bad_input_is_one_line_and_changes_nothing(bed: Bed, tmp_path: Path) -> 
         ("unreachable API server", bed.env_file, unreachable, serving, "127.0.0.1:9"),
     ]
     before = namespace_versions(bed)
+    exits = {}
     for name, env_file, kubeconfig, tag, culprit in cases:
         result = bed.inv("deploy", "--tag", tag, env_file=env_file, kubeconfig=kubeconfig)
+        exits[name] = result.returncode
         errors = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode != 0, f"{name}: accepted"
         assert len(errors) == 1, f"{name}: {result.stderr}"
@@ -905,6 +907,9 @@ def test_bad_input_is_one_line_and_changes_nothing(bed: Bed, tmp_path: Path) -> 
         assert culprit in errors[0], f"{name}: {errors[0]}"
         assert "secret@" not in result.stdout + result.stderr, f"{name}: a password was printed"
         assert namespace_versions(bed) == before, f"{name}: the namespace changed"
+    FIGURES.append(
+        {"scenario": "7. bad input", "exit_codes": exits, "objects_unchanged": len(before)}
+    )
 
 
 # --- interruption: SIGINT/SIGTERM at a chosen step -----------------------------------------------
