@@ -98,6 +98,11 @@ def _succeeds(argv: list[str]) -> bool:
     return subprocess.run(argv, capture_output=True, check=False).returncode == 0
 
 
+def _registry_exists() -> bool:
+    # --type: the registry's storage volume has the same name.
+    return _succeeds(["docker", "inspect", "--type", "container", REGISTRY_CONTAINER])
+
+
 def kind_binary() -> str:
     """`kind` on PATH, else the pinned one built into the cache (built on first use)."""
     on_path = shutil.which("kind")
@@ -232,7 +237,7 @@ class KindCluster:
     def _ensure_registry(self) -> None:
         """The registry container on kind's network; its storage volume outlives `down`."""
         state = subprocess.run(
-            ["docker", "inspect", "-f", "{{.State.Running}}", REGISTRY_CONTAINER],
+            ["docker", "inspect", "--type", "container", "-f", "{{.State.Running}}", REGISTRY_CONTAINER],
             capture_output=True,
             text=True,
             check=False,
@@ -248,9 +253,7 @@ class KindCluster:
         )
 
     def down(self) -> None:
-        if subprocess.run(
-            ["docker", "inspect", REGISTRY_CONTAINER], capture_output=True, check=False
-        ).returncode == 0:
+        if _registry_exists():
             _run(["docker", "rm", "-f", REGISTRY_CONTAINER])
         _kind("delete", "cluster", "--name", self.cluster_name)
 
@@ -260,7 +263,7 @@ class KindCluster:
         if running:
             components["node"] = f"{self.node_container} at {self.node_address}"
             components["node memory"] = self._memory(self.node_container)
-        if _succeeds(["docker", "inspect", REGISTRY_CONTAINER]):
+        if _registry_exists():
             components["registry"] = f"{REGISTRY_CONTAINER} on {self.registry}"
         return ClusterStatus(self.name, running, self.context, components)
 
@@ -274,6 +277,6 @@ class KindCluster:
 
     def leftovers(self) -> list[str]:
         found = [f"kind cluster {self.cluster_name}"] if self._exists() else []
-        if _succeeds(["docker", "inspect", REGISTRY_CONTAINER]):
+        if _registry_exists():
             found.append(f"registry container {REGISTRY_CONTAINER}")
         return found
