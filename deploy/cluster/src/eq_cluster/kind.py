@@ -171,7 +171,7 @@ class KindCluster:
 
     @cached_property
     def _node_image_mode(self) -> str:
-        """"official" (kindest/node, pulled by kind), "build" (built here) or an image ref.
+        """ "official" (kindest/node, pulled by kind), "build" (built here) or an image ref.
         Without EQ_KIND_NODE: official when it is present or can be pulled."""
         chosen = os.environ.get(NODE_IMAGE_ENV, "")
         if chosen:
@@ -237,7 +237,15 @@ class KindCluster:
     def _ensure_registry(self) -> None:
         """The registry container on kind's network; its storage volume outlives `down`."""
         state = subprocess.run(
-            ["docker", "inspect", "--type", "container", "-f", "{{.State.Running}}", REGISTRY_CONTAINER],
+            [
+                "docker",
+                "inspect",
+                "--type",
+                "container",
+                "-f",
+                "{{.State.Running}}",
+                REGISTRY_CONTAINER,
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -247,9 +255,22 @@ class KindCluster:
         if state.returncode == 0:
             _run(["docker", "rm", "-f", REGISTRY_CONTAINER])
         _run(
-            ["docker", "run", "-d", "--name", REGISTRY_CONTAINER, "--restart", "unless-stopped"]
-            + ["--network", KIND_NETWORK, "-p", f"127.0.0.1:{REGISTRY_HOST_PORT}:5000"]
-            + ["-v", f"{REGISTRY_VOLUME}:/var/lib/registry", self._registry_image()]
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                REGISTRY_CONTAINER,
+                "--restart",
+                "unless-stopped",
+                "--network",
+                KIND_NETWORK,
+                "-p",
+                f"127.0.0.1:{REGISTRY_HOST_PORT}:5000",
+                "-v",
+                f"{REGISTRY_VOLUME}:/var/lib/registry",
+                self._registry_image(),
+            ]
         )
 
     def down(self) -> None:

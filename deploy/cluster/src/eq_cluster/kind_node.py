@@ -181,10 +181,11 @@ RUN chmod 0755 /usr/local/bin/entrypoint /kind/bin/*.sh /usr/bin/kubeadm /usr/bi
         /usr/bin/kubectl /usr/bin/crictl \\
     && ln -sf /usr/bin/containerd /usr/local/bin/containerd \\
     && mkdir -p /opt/cni/bin && ln -sf /usr/lib/cni/* /opt/cni/bin/ \\
-    && find /lib/systemd/system/sysinit.target.wants/ -name systemd-tmpfiles-setup.service -delete \\
-    && rm -f /lib/systemd/system/multi-user.target.wants/* /etc/systemd/system/*.wants/* \\
-        /lib/systemd/system/local-fs.target.wants/* /lib/systemd/system/sockets.target.wants/*udev* \\
-        /lib/systemd/system/sockets.target.wants/*initctl* /lib/systemd/system/basic.target.wants/* \\
+    && cd /lib/systemd/system \\
+    && find sysinit.target.wants/ -name systemd-tmpfiles-setup.service -delete \\
+    && rm -f multi-user.target.wants/* /etc/systemd/system/*.wants/* local-fs.target.wants/* \\
+        sockets.target.wants/*udev* sockets.target.wants/*initctl* basic.target.wants/* \\
+    && cd / \\
     && echo "ReadKMsg=no" >> /etc/systemd/journald.conf \\
     && systemctl enable kubelet.service containerd.service undo-mount-hacks.service \\
     && systemctl mask systemd-binfmt.service \\
@@ -196,10 +197,11 @@ ENTRYPOINT {entrypoint}
 """
 
 
-def _run(argv: list[str], log: Path, **kwargs: object) -> str:
+def _run(argv: list[str], log: Path, env: dict[str, str] | None = None) -> str:
+    """Run a build step, its output appended to `log`; fail with the step and its stderr."""
     with log.open("ab") as out:
         out.write(f"\n--- {' '.join(argv)}\n".encode())
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     with log.open("a") as out:
         out.write(result.stdout + result.stderr)
     if result.returncode != 0:
@@ -341,8 +343,16 @@ class NodeImageBuilder:
                 (root / leftover).mkdir(parents=True, exist_ok=True)
             partial = tarball.with_suffix(".partial")
             _run(
-                ["tar", "-C", str(root), "--numeric-owner", "--exclude=./dev/*", "-cf"]
-                + [str(partial), "."],
+                [
+                    "tar",
+                    "-C",
+                    str(root),
+                    "--numeric-owner",
+                    "--exclude=./dev/*",
+                    "-cf",
+                    str(partial),
+                    ".",
+                ],
                 self.log,
             )
             partial.rename(tarball)
@@ -392,17 +402,35 @@ class NodeImageBuilder:
         it runs), and commit the container."""
         name = f"eq-kind-node-build-{os.getpid()}"
         _run(
-            ["docker", "run", "-d", "--name", name, "--entrypoint", "sleep"]
-            + ["--security-opt", "seccomp=unconfined", unloaded, "infinity"],
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--entrypoint",
+                "sleep",
+                "--security-opt",
+                "seccomp=unconfined",
+                unloaded,
+                "infinity",
+            ],
             self.log,
         )
         try:
             _run(["docker", "cp", str(archive), f"{name}:/images.tar"], self.log)
             _run(["docker", "exec", name, "sh", "-c", PRELOAD_SCRIPT], self.log)
             _run(
-                ["docker", "commit"]
-                + ["--change", f"ENTRYPOINT {ENTRYPOINT}"]
-                + ["--change", "CMD []", name, ref],
+                [
+                    "docker",
+                    "commit",
+                    "--change",
+                    f"ENTRYPOINT {ENTRYPOINT}",
+                    "--change",
+                    "CMD []",
+                    name,
+                    ref,
+                ],
                 self.log,
             )
         finally:
