@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from eq_cluster.kind import kind_config
+from eq_cluster.kind import kind_config, registry_hosts_toml
 from eq_cluster.kind_docker import missing_capabilities, shim_script
 from eq_cluster.kind_node import (
     component_images,
@@ -26,8 +27,6 @@ PATCH = kubeadm_image_patch("v3.6.16", "v1.14.7")
 
 def _config(*, offline: bool, host_port: bool) -> dict[str, Any]:
     text = kind_config(
-        registry_host="127.0.0.1:5001",
-        registry_mirror="http://eq-kind-registry:5000",
         node_port_on_host=host_port,
         offline_kubeadm_patch=PATCH if offline else None,
     )
@@ -35,7 +34,7 @@ def _config(*, offline: bool, host_port: bool) -> dict[str, Any]:
     return loaded
 
 
-def test_official_node_config_has_the_registry_mirror_and_no_host_port() -> None:
+def test_official_node_config_reads_registry_hosts_and_has_no_host_port() -> None:
     config = _config(offline=False, host_port=False)
     assert config["kind"] == "Cluster"
     assert "networking" not in config
@@ -43,9 +42,15 @@ def test_official_node_config_has_the_registry_mirror_and_no_host_port() -> None
     patches: list[str] = config["containerdConfigPatches"]
     assert len(patches) == 1
     patch = patches[0]
-    assert 'registry.mirrors."127.0.0.1:5001"' in patch
-    assert 'endpoint = ["http://eq-kind-registry:5000"]' in patch
+    assert 'config_path = "/etc/containerd/certs.d"' in patch
     assert config["nodes"] == [{"role": "control-plane"}]
+
+
+def test_registry_hosts_send_pulls_to_the_registry_container() -> None:
+    hosts = tomllib.loads(registry_hosts_toml("http://eq-kind-registry:5000"))
+    assert hosts == {
+        "host": {"http://eq-kind-registry:5000": {"capabilities": ["pull", "resolve"]}}
+    }
 
 
 def test_node_port_on_host_maps_only_to_loopback() -> None:

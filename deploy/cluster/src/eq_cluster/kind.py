@@ -43,17 +43,14 @@ OFFICIAL_BASE_IMAGE = "python:3.11-slim"
 OFFLINE_BASE_IMAGE = "127.0.0.1:5000/eq/python-base:3.11-bookworm"
 
 
-def kind_config(
-    *,
-    registry_host: str,
-    registry_mirror: str,
-    node_port_on_host: bool,
-    offline_kubeadm_patch: str | None,
-) -> str:
+# containerd reads registry hosts from here (hosts.toml per registry): containerd 1.6 (the
+# node built here) and 2.x (kindest/node) both do, while 2.x dropped `registry.mirrors`.
+CONTAINERD_CERTS_DIR = "/etc/containerd/certs.d"
+
+
+def kind_config(*, node_port_on_host: bool, offline_kubeadm_patch: str | None) -> str:
     """The `kind create cluster --config` document.
 
-    registry_host: the name pods' images use (the host's view, 127.0.0.1:<port>);
-    registry_mirror: where the node's containerd really fetches them.
     offline_kubeadm_patch: for the node image built here, which has no kindnetd (a bridge CNI
     config instead) and its own etcd/CoreDNS tags; None for kindest/node."""
     lines = [
@@ -61,8 +58,8 @@ def kind_config(
         "apiVersion: kind.x-k8s.io/v1alpha4",
         "containerdConfigPatches:",
         "  - |-",
-        f'    [plugins."io.containerd.grpc.v1.cri".registry.mirrors."{registry_host}"]',
-        f'      endpoint = ["{registry_mirror}"]',
+        '    [plugins."io.containerd.grpc.v1.cri".registry]',
+        f'      config_path = "{CONTAINERD_CERTS_DIR}"',
     ]
     if offline_kubeadm_patch is not None:
         lines += ["networking:", "  disableDefaultCNI: true", "kubeadmConfigPatches:", "  - |"]
@@ -77,6 +74,11 @@ def kind_config(
             "        protocol: TCP",
         ]
     return "\n".join(lines) + "\n"
+
+
+def registry_hosts_toml(mirror: str) -> str:
+    """containerd's hosts.toml that sends pulls for a registry name to `mirror`."""
+    return f'[host."{mirror}"]\n  capabilities = ["pull", "resolve"]\n'
 
 
 def _run(argv: list[str], env: dict[str, str] | None = None) -> str:
@@ -216,13 +218,12 @@ class KindCluster:
         if not self._exists():
             self._create()
         self._ensure_registry()
+        self._point_node_at_registry()
         _run(["kubectl", "config", "use-context", self.context])
 
     def _create(self) -> None:
         image, patch = self._node_image()
         config_text = kind_config(
-            registry_host=self.registry,
-            registry_mirror=f"http://{REGISTRY_CONTAINER}:5000",
             node_port_on_host=os.environ.get(HOST_PORT_ENV) == "1",
             offline_kubeadm_patch=patch,
         )
@@ -270,6 +271,22 @@ class KindCluster:
                 "-v",
                 f"{REGISTRY_VOLUME}:/var/lib/registry",
                 self._registry_image(),
+            ]
+        )
+
+    def _point_node_at_registry(self) -> None:
+        """Pods name images 127.0.0.1:5001/...; the node's containerd fetches them from the
+        registry container by its name on the kind network (kind's local-registry recipe)."""
+        hosts_dir = f"{CONTAINERD_CERTS_DIR}/{self.registry}"
+        hosts = registry_hosts_toml(f"http://{REGISTRY_CONTAINER}:5000")
+        _run(
+            [
+                "docker",
+                "exec",
+                self.node_container,
+                "sh",
+                "-c",
+                f"mkdir -p '{hosts_dir}' && printf '%s' '{hosts}' > '{hosts_dir}/hosts.toml'",
             ]
         )
 
