@@ -243,12 +243,9 @@ class NodeImageBuilder:
         # This module too: how the image is put together is part of what it is.
         parts = [self.base_key().encode(), Path(__file__).read_bytes()]
         parts += [str(p.relative_to(files_dir())).encode() + p.read_bytes() for p in files]
+        # The refs carry every binary's version (the cache is keyed by them, pause by hash).
         parts += [i.ref.encode() for i in self.images()]
-        parts += [component_dockerfile("", "").encode(), self._kubeadm_version().encode()]
         return content_key(parts)
-
-    def _kubeadm_version(self) -> str:
-        return version("kubernetes")
 
     def base_image(self) -> str:
         return f"{BASE_REPOSITORY}:{DEBIAN_SUITE}-{self.base_key()}"
