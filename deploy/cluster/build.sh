@@ -4,6 +4,7 @@
 # marked by a stamp file and skipped; a binary is moved into place only when complete.
 #
 #   deploy/cluster/build.sh [all|kubernetes|etcd|coredns|buildkit|buildx|crictl|pause]...
+#   deploy/cluster/build.sh kind kubeadm    # only for the offline kind node image (not in `all`)
 #   deploy/cluster/build.sh regen [component]...   # rewrite wrapper modules after a version bump
 #
 # Environment: EQ_CLUSTER_CACHE (default /var/cache/eq-cluster), EQ_BUILD_JOBS (go build -p).
@@ -29,6 +30,8 @@ version_of() {
     buildx) echo "$BUILDX_VERSION" ;;
     crictl) echo "$CRICTL_VERSION" ;;
     pause) echo "$(sha256sum "$modules/pause/pause.go" | cut -c1-12)" ;;
+    kubeadm) echo "$KUBERNETES_VERSION" ;;
+    kind) echo "$KIND_VERSION" ;;
     *) echo "unknown component $1" >&2; return 1 ;;
   esac
 }
@@ -54,7 +57,7 @@ gobuild() {
   mv "$dest.tmp" "$dest"
 }
 
-build_kubernetes() {
+kubernetes_ldflags() {
   local v="$KUBERNETES_VERSION" major minor commit flags
   major="$(echo "${v#v}" | cut -d. -f1)"; minor="$(echo "${v#v}" | cut -d. -f2)"
   commit="$(upstream_commit kubernetes k8s.io/kubernetes "$v")"
@@ -64,11 +67,30 @@ build_kubernetes() {
     flags+=" -X $pkg.gitVersion=$v -X $pkg.gitCommit=$commit -X $pkg.gitTreeState=archive"
     flags+=" -X $pkg.buildDate=$build_date -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
   done
-  # Upstream's default build tags (hack/lib/golang.sh).
-  local tags="selinux,notest,grpcnotrace"
+  echo "$flags"
+}
+
+# Upstream's default build tags (hack/lib/golang.sh).
+kubernetes_tags="selinux,notest,grpcnotrace"
+
+build_kubernetes() {
+  local flags
+  flags="$(kubernetes_ldflags)"
   for bin in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
-    gobuild kubernetes "$bin" "k8s.io/kubernetes/cmd/$bin" "$flags" "$tags" || return 1
+    gobuild kubernetes "$bin" "k8s.io/kubernetes/cmd/$bin" "$flags" "$kubernetes_tags" || return 1
   done
+}
+
+# kubeadm only goes into the kind node image (the local cluster does without it); its own
+# component so that adding it does not invalidate the local cluster's cached kubernetes.
+build_kubeadm() {
+  gobuild kubernetes kubeadm k8s.io/kubernetes/cmd/kubeadm "$(kubernetes_ldflags)" "$kubernetes_tags" || return 1
+}
+
+# kind is one module without replace directives, so plain `go install` builds it.
+build_kind() {
+  log "go install sigs.k8s.io/kind@$KIND_VERSION -> $out/bin/kind"
+  GOFLAGS=-buildvcs=false GOBIN="$out/bin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kind@$KIND_VERSION" || return 1
 }
 
 build_etcd() {
@@ -161,7 +183,7 @@ regen_module() {
         echo "// replaces its staging modules with local paths, so it cannot be installed)."
         echo "module eq.local/cluster/kubernetes"; echo; echo "go 1.24.0"; echo
         echo "require k8s.io/kubernetes $v"; echo
-        for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
+        for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm; do
           echo "tool k8s.io/kubernetes/cmd/$b"
         done; echo
         local staging="v0.${v#v1.}"

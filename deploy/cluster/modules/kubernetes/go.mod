@@ -197,6 +197,8 @@ tool k8s.io/kubernetes/cmd/kube-proxy
 
 tool k8s.io/kubernetes/cmd/kubectl
 
+tool k8s.io/kubernetes/cmd/kubeadm
+
 replace k8s.io/api => k8s.io/api v0.34.4
 
 replace k8s.io/apiextensions-apiserver => k8s.io/apiextensions-apiserver v0.34.4
