@@ -24,7 +24,18 @@ VENV = ROOT / ".nox" / "eq"
 BIN = VENV / "bin"
 TOOLS_CACHE = Path(os.environ.get("EQ_TOOLS_CACHE", Path.home() / ".cache" / "eq-tools"))
 ACTIONLINT = ("github.com/rhysd/actionlint/cmd/actionlint", "v1.7.12")
-KIND = ("sigs.k8s.io/kind", "v0.30.0")
+
+
+def _pinned(name: str) -> str:
+    """A version from deploy/cluster/versions.env, the one place cluster tools are pinned."""
+    for line in (ROOT / "deploy" / "cluster" / "versions.env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == name:
+            return value.strip()
+    raise KeyError(f"{name} is not pinned in deploy/cluster/versions.env")
+
+
+KIND = ("sigs.k8s.io/kind", _pinned("KIND_VERSION"))
 PACKAGES = (
     "services/backend/src/eq_backend",
     "deploy/src/eq_deploy",
