@@ -220,6 +220,15 @@ class KindCluster:
         self._ensure_registry()
         self._point_node_at_registry()
         _run(["kubectl", "config", "use-context", self.context])
+        # `kind create --wait` waits for the node only; kubeadm's CoreDNS Deployment may not
+        # have pods yet, and a cluster without DNS is not up for the tests and deploys.
+        _run(
+            [
+                *("kubectl", "--kubeconfig", str(self.kubeconfig), "--context", self.context),
+                *("-n", "kube-system", "rollout", "status", "deployment/coredns"),
+                "--timeout=180s",
+            ]
+        )
 
     def _create(self) -> None:
         image, patch = self._node_image()
