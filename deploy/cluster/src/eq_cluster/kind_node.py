@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eq_cluster.local.binaries import Binaries, component_version
-from eq_cluster.local.images import DEBIAN_SUITE, debian_mirror
+from eq_cluster.local.images import DEBIAN_SUITE, debian_mirror, pack_rootfs
 from eq_cluster.local.layout import Layout
 from eq_cluster.local.versions import assets_dir, version
 from eq_cluster.provider import ClusterError
@@ -335,24 +335,7 @@ class NodeImageBuilder:
                 ],
                 self.log,
             )
-            for leftover in ("var/lib/apt/lists", "var/cache/apt", "var/log"):
-                shutil.rmtree(root / leftover, ignore_errors=True)
-                (root / leftover).mkdir(parents=True, exist_ok=True)
-            partial = tarball.with_suffix(".partial")
-            _run(
-                [
-                    "tar",
-                    "-C",
-                    str(root),
-                    "--numeric-owner",
-                    "--exclude=./dev/*",
-                    "-cf",
-                    str(partial),
-                    ".",
-                ],
-                self.log,
-            )
-            partial.rename(tarball)
+            pack_rootfs(root, tarball)
 
     def _component_archive(self, tmp: Path) -> Path:
         """Every component image, built on the base and saved into one docker archive."""

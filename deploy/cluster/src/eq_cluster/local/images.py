@@ -187,24 +187,21 @@ def build_rootfs_tarball(arch: str, tarball: Path, log: Path) -> None:
                 raise ClusterError(f"debootstrap for {arch} failed; log: {log}")
             if arch != host_arch():
                 configure_foreign(root, arch, out)
-        for leftover in ("var/lib/apt/lists", "var/cache/apt", "var/log"):
-            shutil.rmtree(root / leftover, ignore_errors=True)
-            (root / leftover).mkdir(parents=True, exist_ok=True)
-        partial = tarball.with_suffix(".partial")
-        subprocess.run(
-            [
-                "tar",
-                "-C",
-                str(root),
-                "--numeric-owner",
-                "--exclude=./dev/*",
-                "-cf",
-                str(partial),
-                ".",
-            ],
-            check=True,
-        )
-        partial.rename(tarball)
+        pack_rootfs(root, tarball)
+
+
+def pack_rootfs(root: Path, tarball: Path) -> None:
+    """A debootstrapped root as a tarball for `docker import`, without apt's lists, caches
+    and logs (written to a .partial first: a cut-short run never leaves a tarball)."""
+    for leftover in ("var/lib/apt/lists", "var/cache/apt", "var/log"):
+        shutil.rmtree(root / leftover, ignore_errors=True)
+        (root / leftover).mkdir(parents=True, exist_ok=True)
+    partial = tarball.with_suffix(".partial")
+    subprocess.run(
+        ["tar", "-C", str(root), "--numeric-owner", "--exclude=./dev/*", "-cf", str(partial), "."],
+        check=True,
+    )
+    partial.rename(tarball)
 
 
 def host_arch() -> str:
