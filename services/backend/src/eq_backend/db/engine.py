@@ -108,7 +108,6 @@ class FastReader:
         )
         self._compiled: dict[int, tuple[Executable, str, dict[str, Any]]] = {}
         self.opened = False
-        self.checkout_timeout = checkout_timeout
         self.unreachable = False  # the last connection attempt failed
 
     async def _refused(self, _pool: AsyncConnectionPool) -> None:
@@ -120,7 +119,7 @@ class FastReader:
     async def _checkout(self) -> PsycopgConnection[Any]:
         """A pooled connection within the checkout timeout; PoolTimeout sooner when the
         database is known to refuse connections."""
-        give_up_at = time.monotonic() + self.checkout_timeout
+        give_up_at = time.monotonic() + self.pool.timeout
         while True:
             wait = REFUSED_WAIT_SECONDS if self.unreachable else RECHECK_SECONDS
             wait = min(wait, give_up_at - time.monotonic())
