@@ -142,21 +142,16 @@ def test_shim_replaces_privileged_and_drops_the_missing_capabilities() -> None:
 def test_shim_rewrites_docker_run_and_drops_privileged_from_exec(tmp_path: Path) -> None:
     shim = tmp_path / "docker"
     shim.write_text(shim_script("echo", ["SYS_RESOURCE", "BPF"]))
-    run = subprocess.run(
-        ["bash", str(shim), "run", "--privileged", "--name", "n", "image"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+
+    def through_shim(*args: str) -> list[str]:
+        argv = ["bash", str(shim), *args]
+        return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()
+
+    run = through_shim("run", "--privileged", "--name", "n", "image")
     assert "--privileged" not in run
     assert run[:1] == ["run"]
     assert run[-3:] == ["--name", "n", "image"]
     assert " ".join(run).count("--cap-drop") == 2
     assert "--cap-add ALL --security-opt systempaths=unconfined" in " ".join(run)
-    exec_ = subprocess.run(
-        ["bash", str(shim), "exec", "--privileged", "-i", "n", "true"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    exec_ = through_shim("exec", "--privileged", "-i", "n", "true")
     assert exec_ == ["exec", "-i", "n", "true"]

@@ -177,17 +177,11 @@ def traffic(bed: Bed) -> Traffic:
         )[0][0]
         for n in range(LOAD_SITUATIONS)
     ]
-    secret = env_setting(bed.env_file, "SECRET_KEY")
+    from eq_deploy.settings import read_env_file
+
+    secret = read_env_file(bed.env_file)["SECRET_KEY"]
     tokens = [token(secret, email, lifetime=3 * 3600) for email in emails]
     return Traffic(f"http://{bed.cluster.node_address}:30080", tokens, situations)
-
-
-def env_setting(env_file: Path, name: str) -> str:
-    for line in env_file.read_text().splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() == name:
-            return value.strip()
-    raise KeyError(f"{name} is not in {env_file}")
 
 
 def pod_restarts(bed: Bed) -> int:
