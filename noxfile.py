@@ -25,17 +25,6 @@ BIN = VENV / "bin"
 TOOLS_CACHE = Path(os.environ.get("EQ_TOOLS_CACHE", Path.home() / ".cache" / "eq-tools"))
 ACTIONLINT = ("github.com/rhysd/actionlint/cmd/actionlint", "v1.7.12")
 
-
-def _pinned(name: str) -> str:
-    """A version from deploy/cluster/versions.env, the one place cluster tools are pinned."""
-    for line in (ROOT / "deploy" / "cluster" / "versions.env").read_text().splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() == name:
-            return value.strip()
-    raise KeyError(f"{name} is not pinned in deploy/cluster/versions.env")
-
-
-KIND = ("sigs.k8s.io/kind", _pinned("KIND_VERSION"))
 PACKAGES = (
     "services/backend/src/eq_backend",
     "deploy/src/eq_deploy",
@@ -177,9 +166,7 @@ def e2e(session: nox.Session) -> None:
     for name in ("EQ_CLUSTER", "KUBECONFIG", "EQ_CLUSTER_CACHE", "DOCKER_HOST"):
         if os.environ.get(name):
             env[name] = os.environ[name]
-    if os.environ.get("EQ_CLUSTER") == "kind" and shutil.which("kind") is None:
-        kind = go_tool(session, *KIND)
-        env["PATH"] = f"{kind.parent}{os.pathsep}{env['PATH']}"
+    # Without kind on PATH, eq_cluster builds the pinned one into the cluster cache itself.
     paths = session.posargs or ["tests/e2e"]
     run(session, env, "pytest", "-m", "cluster", "-p", "no:cacheprovider", "-v", *paths)
 
