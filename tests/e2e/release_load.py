@@ -45,7 +45,7 @@ class Traffic:
     """Where to send it, as whom (bearer tokens of seeded users), on which situations."""
 
     url: str
-    tokens: list[str]
+    tokens: list[str] = field(repr=False)
     situations: list[int]
 
 

@@ -5,7 +5,7 @@ the host at, each behind a password, as an application would meet them in produc
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from eq_cluster.services import PostgresServer, RedisServer
 
@@ -15,7 +15,7 @@ class Postgres:
     """A server holding database `eq`, owned by the login role `eq` (no superuser)."""
 
     server: PostgresServer
-    url: str
+    url: str = field(repr=False)  # holds the password
 
     @classmethod
     def start(cls, host: str) -> Postgres:

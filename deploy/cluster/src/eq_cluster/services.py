@@ -77,7 +77,7 @@ class PostgresServer:
     host: str
     port: int
     user: str = "postgres"
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     admin_db: str = "postgres"
     _proc_dir: Path | None = None
     _pg_ctl: str | None = None
@@ -303,8 +303,8 @@ class RedisServer:
 
     port: int
     host: str = "127.0.0.1"
-    password: str | None = None
-    external_url: str | None = None
+    password: str | None = field(default=None, repr=False)
+    external_url: str | None = field(default=None, repr=False)  # may hold a password
     _proc: subprocess.Popen[bytes] | None = None
     _binary: str | None = None
 
