@@ -6,6 +6,7 @@
 #   deploy/cluster/build.sh [all|kubernetes|etcd|coredns|buildkit|buildx|crictl|pause]...
 #   deploy/cluster/build.sh kind kubeadm    # only for the offline kind node image (not in `all`)
 #   deploy/cluster/build.sh regen [component]...   # rewrite wrapper modules after a version bump
+#   deploy/cluster/build.sh key <component>   # its cache key: the version, plus our source's hash
 #
 # Environment: EQ_CLUSTER_CACHE (default /var/cache/eq-cluster), EQ_BUILD_JOBS (go build -p).
 set -euo pipefail
@@ -25,7 +26,8 @@ version_of() {
   case "$1" in
     kubernetes) echo "$KUBERNETES_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
-    coredns) echo "$COREDNS_VERSION" ;;
+    # Our own main (the plugin set) is part of what is built, so its hash is in the key.
+    coredns) echo "$COREDNS_VERSION-$(sha256sum "$modules/coredns/main.go" | cut -c1-8)" ;;
     buildkit) echo "$BUILDKIT_VERSION" ;;
     buildx) echo "$BUILDX_VERSION" ;;
     crictl) echo "$CRICTL_VERSION" ;;
@@ -104,7 +106,7 @@ build_etcd() {
 build_coredns() {
   local commit
   commit="$(upstream_commit coredns github.com/coredns/coredns "$COREDNS_VERSION")"
-  gobuild coredns coredns github.com/coredns/coredns "-X github.com/coredns/coredns/coremain.GitCommit=${commit:0:7}" || return 1
+  gobuild coredns coredns . "-X github.com/coredns/coredns/coremain.GitCommit=${commit:0:7}" || return 1
 }
 
 build_buildkit() {
@@ -174,6 +176,7 @@ PY
 regen_module() {
   local c="$1" dir="$modules/$1" v gomod
   v="$(version_of "$c")"
+  [[ "$c" == coredns ]] && v="$COREDNS_VERSION"  # version_of adds main.go's hash
   mkdir -p "$dir"
   case "$c" in
     kubernetes)
@@ -201,7 +204,7 @@ regen_module() {
     coredns|buildkit|buildx|crictl)
       local mod pkgs
       case "$c" in
-        coredns) mod=github.com/coredns/coredns; pkgs="$mod" ;;
+        coredns) mod=github.com/coredns/coredns; pkgs="" ;;  # main.go imports what it needs
         buildkit) mod=github.com/moby/buildkit; pkgs="$mod/cmd/buildkitd $mod/cmd/buildctl" ;;
         buildx) mod=github.com/docker/buildx; pkgs="$mod/cmd/buildx" ;;
         crictl) mod=sigs.k8s.io/cri-tools; pkgs="$mod/cmd/crictl" ;;
@@ -222,6 +225,7 @@ regen_module() {
 main() {
   local cmd="${1:-all}"
   local all=(etcd kubernetes coredns buildkit buildx crictl pause)
+  if [[ "$cmd" == key ]]; then version_of "$2"; return; fi  # for eq_cluster: one definition
   if [[ "$cmd" == regen ]]; then
     shift; local targets=("${@:-${all[@]}}")
     for c in "${targets[@]}"; do regen_module "$c"; done

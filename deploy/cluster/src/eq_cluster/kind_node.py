@@ -245,6 +245,8 @@ class NodeImageBuilder:
         parts += [str(p.relative_to(files_dir())).encode() + p.read_bytes() for p in files]
         # The refs carry every binary's version (the cache is keyed by them, pause by hash).
         parts += [i.ref.encode() for i in self.images()]
+        # CoreDNS's image keeps upstream's tag for kubeadm; our plugin list is in its key.
+        parts.append(component_version("coredns").encode())
         return content_key(parts)
 
     def base_image(self) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
+from functools import cache
 from pathlib import Path
 
 from eq_cluster.local.layout import Layout
-from eq_cluster.local.versions import assets_dir, version
+from eq_cluster.local.versions import assets_dir
 from eq_cluster.provider import ClusterError
 
 # component -> binaries it provides (see deploy/cluster/build.sh)
@@ -30,12 +30,19 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
 }
 
 
+@cache
 def component_version(component: str) -> str:
-    if component == "pause":
-        # Keyed by the source's hash, exactly as build.sh does.
-        source = assets_dir() / "modules" / "pause" / "pause.go"
-        return hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-    return version(component)
+    """The cache key of a component: build.sh's own (the pinned version, plus the hash of
+    our source where we write part of what is built: pause, CoreDNS's plugin list)."""
+    result = subprocess.run(
+        ["bash", str(assets_dir() / "build.sh"), "key", component],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 or not result.stdout.strip():
+        raise ClusterError(f"build.sh key {component}: {result.stderr.strip() or 'no key'}")
+    return result.stdout.strip()
 
 
 class Binaries:

@@ -24,7 +24,7 @@ from eq_cluster.local.layout import (
     Layout,
 )
 from eq_cluster.local.processes import Daemon
-from eq_cluster.local.versions import assets_dir, version
+from eq_cluster.local.versions import assets_dir
 
 ADMIN_USER = f"{CLUSTER_NAME}-admin"
 PAUSE_IMAGE_NAME = "eq/pause"
@@ -36,7 +36,7 @@ def pause_image() -> str:
 
 
 def coredns_image() -> str:
-    return f"{REGISTRY}/{COREDNS_IMAGE_NAME}:{version('coredns')}"
+    return f"{REGISTRY}/{COREDNS_IMAGE_NAME}:{component_version('coredns')}"
 
 
 @dataclass(frozen=True)
