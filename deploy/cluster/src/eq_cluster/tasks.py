@@ -42,11 +42,11 @@ def status(c: Context, provider: str = "") -> None:
 
 @task
 def build(c: Context) -> None:
-    """Build the local cluster's components from source into the cache (no-op when cached)."""
-    from eq_cluster.local.binaries import Binaries
-    from eq_cluster.local.layout import Layout
+    """Build what `cluster.up` needs into the cache: the local cluster's components from
+    source and the Python base image's root file systems (no-op when cached)."""
+    from eq_cluster.local.cluster import LocalCluster
 
-    Binaries(Layout.from_env()).ensure_built()
+    LocalCluster().build()
 
 
 namespace = Collection("cluster", up, down, status, build)

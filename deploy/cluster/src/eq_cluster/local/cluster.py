@@ -103,7 +103,7 @@ class LocalCluster:
         self._clear_remains_of_killed_run()
         host.set_sysctls()
         host.enable_arm64_emulation()
-        self._build_components()
+        self.build()
         host.allow_bridge_forwarding()
         self.config.write_pki()
         self.config.write_kubeconfigs()
@@ -194,12 +194,13 @@ class LocalCluster:
             _say("no process of the previous run is alive: clearing its state first")
             self.down()
 
-    def _build_components(self) -> None:
-        """Go builds, overlapped on a cold machine with debootstrapping the base image's
-        root file systems (mostly downloads and emulated arm64, not the Go compiler)."""
-        if not self.binaries.missing_components():
-            return
-        _say("building components from source (once; logs in the cache's logs/)")
+    def build(self) -> None:
+        """Everything `up` needs built, into the cache (a no-op when cached): the Go builds,
+        overlapped with debootstrapping the base image's root file systems (mostly
+        downloads and unpacking, not the Go compiler). Needs no running cluster or dockerd,
+        so CI can run it alongside the unit tests."""
+        if self.binaries.missing_components():
+            _say("building components from source (once; logs in the cache's logs/)")
         rootfs_errors: list[BaseException] = []
 
         def prepare_rootfs() -> None:
