@@ -10,7 +10,6 @@ from typing import Any
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -40,6 +39,7 @@ from eq_backend.observability import AccessLog, Metrics, configure_logging
 from eq_backend.outbound import OutboundHttp
 from eq_backend.readcache import ReadCaches, listen_for_changes
 from eq_backend.redis_state import RedisState
+from eq_backend.services import Services
 from eq_backend.settings import Settings, load_settings
 
 logger = logging.getLogger("eq_backend")
@@ -53,10 +53,6 @@ def openapi_json(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 @get("/docs", include_in_schema=False, sync_to_thread=False)
 def docs() -> Redirect:
     return Redirect("/schema/swagger", status_code=302)
-
-
-def _singleton(value: Any) -> Provide:
-    return Provide(lambda: value, use_cache=True, sync_to_thread=False)
 
 
 def create_app(settings: Settings | None = None) -> Edge:
@@ -75,9 +71,15 @@ def create_app(settings: Settings | None = None) -> Edge:
         http=OutboundHttp(settings.openai_timeout_seconds),
     )
 
-    topic_service = TopicService(db, ctx.read_caches)
     situation_service = SituationService(db, ctx.read_caches)
     comment_service = CommentService(db, situation_service.pages)
+    services = Services(
+        topics=TopicService(db, ctx.read_caches),
+        users=UserService(db),
+        situations=situation_service,
+        comments=comment_service,
+        analysis=AnalysisService(db, ctx.redis, ctx.http, settings),
+    )
     stop = asyncio.Event()
     listener: list[asyncio.Task[None]] = []
     metrics_port = settings.metrics_listen_port
@@ -132,13 +134,6 @@ def create_app(settings: Settings | None = None) -> Edge:
             *([metrics] if settings.metrics_listen_port == 0 else []),
             *([openapi_json, docs] if settings.docs_enabled else []),
         ],
-        dependencies={
-            "topic_service": _singleton(topic_service),
-            "user_service": _singleton(UserService(db)),
-            "situation_service": _singleton(situation_service),
-            "comment_service": _singleton(comment_service),
-            "analysis_service": _singleton(AnalysisService(db, ctx.redis, ctx.http, settings)),
-        },
         middleware=[DefineMiddleware(DeadlineMiddleware, settings=settings)],
         exception_handlers={HTTPException: handle_http_exception, Exception: handle_unexpected},
         cors_config=CORSConfig(
@@ -152,17 +147,9 @@ def create_app(settings: Settings | None = None) -> Edge:
         else None,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        # The hot routes (the topic list, reactions and comments) take their service from
-        # here, not through DI; the feed's caches are here for tests to look into.
-        state=State(
-            {
-                "ctx": ctx,
-                "topic_service": topic_service,
-                "situation_service": situation_service,
-                "comment_service": comment_service,
-                "feed_pages": situation_service.pages,
-            }
-        ),
+        # Routes take their services from here (eq_backend.services says why not DI); the
+        # feed's caches are here for tests to look into.
+        state=State({"ctx": ctx, "services": services, "feed_pages": situation_service.pages}),
         logging_config=None,
         debug=False,
     )

@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
+from typing import Any
+
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
 from eq_backend.deadline import DEADLINE_ADDS
 from eq_backend.deps import provide_caller_id
 from eq_backend.domain.analysis.schemas import AnalyzeIn, AnswerOut, SentimentIn
-from eq_backend.domain.analysis.services import AnalysisService
 from eq_backend.domain.comments.sentiment import Sentiment, score_sentiment
 from eq_backend.envelope import Envelope, ok
+from eq_backend.services import services
 from eq_backend.types import PathId
 
 
@@ -25,11 +27,13 @@ class AnalysisController(Controller):
     @post("/analyze", status_code=200, opt={DEADLINE_ADDS: "openai_timeout_seconds"})
     async def analyze(
         self,
-        analysis_service: NamedDependency[AnalysisService],
+        request: Request[Any, Any, Any],
         caller_id: NamedDependency[int],
         data: JSONBody[AnalyzeIn],
     ) -> Envelope[AnswerOut]:
-        answer = await analysis_service.analyze(caller_id, data.situation_id, data.answer_text)
+        answer = await services(request).analysis.analyze(
+            caller_id, data.situation_id, data.answer_text
+        )
         return ok("Answer analyzed successfully", answer)
 
     @post("/analyze-sentiment", status_code=200, sync_to_thread=False)
@@ -41,10 +45,11 @@ class AnalysisController(Controller):
     @get("/situations/{situation_id:str}/answers")
     async def answers(
         self,
-        analysis_service: NamedDependency[AnalysisService],
+        request: Request[Any, Any, Any],
         caller_id: NamedDependency[int],
         situation_id: PathId,
     ) -> Envelope[list[AnswerOut]]:
         return ok(
-            "Answers retrieved successfully", await analysis_service.answers_for(situation_id)
+            "Answers retrieved successfully",
+            await services(request).analysis.answers_for(situation_id),
         )

@@ -7,14 +7,12 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
-from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect
 
 from eq_backend.deadline import DEADLINE_ADDS
 from eq_backend.deps import app_context
 from eq_backend.domain.auth.google import authorization_url, exchange_code
-from eq_backend.domain.users.services import UserService
 from eq_backend.envelope import Envelope, ok
 from eq_backend.errors import ServiceUnavailable, Unauthorized
 from eq_backend.security import (
@@ -24,6 +22,7 @@ from eq_backend.security import (
     sign_payload,
     verify_payload,
 )
+from eq_backend.services import services
 from eq_backend.settings import Settings
 
 STATE_COOKIE = "oauth_state"
@@ -98,7 +97,6 @@ class AuthController(Controller):
     async def callback(
         self,
         request: Request[Any, Any, Any],
-        user_service: NamedDependency[UserService],
         code: FromQuery[str | None] = None,
         # `state` is a reserved name in Litestar handlers: read the query key explicitly.
         returned_state: Annotated[str | None, QueryParameter(name="state")] = None,
@@ -126,7 +124,7 @@ class AuthController(Controller):
         identity = await exchange_code(
             ctx.http.client, settings, code, _callback_url(request), nonce
         )
-        await user_service.upsert_google_user(
+        await services(request).users.upsert_google_user(
             google_id=identity.sub,
             email=identity.email,
             name=identity.name,

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, post, put
+from typing import Any
+
+from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
@@ -14,8 +16,8 @@ from eq_backend.domain.comments.schemas import (
     CommentUpdate,
     CommentWithSituationIn,
 )
-from eq_backend.domain.comments.services import CommentService
 from eq_backend.envelope import Envelope, ok
+from eq_backend.services import services
 from eq_backend.types import PathId
 from eq_backend.write_limits import limit_writes
 
@@ -28,10 +30,11 @@ class CommentController(Controller):
 
     @get("/situations/{situation_id:str}/comments")
     async def list_for_situation(
-        self, comment_service: NamedDependency[CommentService], situation_id: PathId
+        self, request: Request[Any, Any, Any], situation_id: PathId
     ) -> Envelope[list[CommentOut]]:
         return ok(
-            "Comments retrieved successfully", await comment_service.for_situation(situation_id)
+            "Comments retrieved successfully",
+            await services(request).comments.for_situation(situation_id),
         )
 
     @post(
@@ -42,12 +45,12 @@ class CommentController(Controller):
     )
     async def create_for_situation(
         self,
-        comment_service: NamedDependency[CommentService],
+        request: Request[Any, Any, Any],
         caller_id: NamedDependency[int],
         situation_id: PathId,
         data: JSONBody[CommentIn],
     ) -> Envelope[CommentOut]:
-        created = await comment_service.create(caller_id, situation_id, data.content)
+        created = await services(request).comments.create(caller_id, situation_id, data.content)
         return ok("Comment created successfully", created)
 
     @post(
@@ -58,36 +61,40 @@ class CommentController(Controller):
     )
     async def create(
         self,
-        comment_service: NamedDependency[CommentService],
+        request: Request[Any, Any, Any],
         caller_id: NamedDependency[int],
         data: JSONBody[CommentWithSituationIn],
     ) -> Envelope[CommentOut]:
-        created = await comment_service.create(caller_id, data.situation_id, data.content)
+        created = await services(request).comments.create(
+            caller_id, data.situation_id, data.content
+        )
         return ok("Comment created successfully", created)
 
     @get("/{comment_id:str}")
     async def get_comment(
-        self, comment_service: NamedDependency[CommentService], comment_id: PathId
+        self, request: Request[Any, Any, Any], comment_id: PathId
     ) -> Envelope[CommentOut]:
-        return ok("Comment retrieved successfully", await comment_service.get(comment_id))
+        return ok(
+            "Comment retrieved successfully", await services(request).comments.get(comment_id)
+        )
 
     @put("/{comment_id:str}", dependencies=_AUTH)
     async def update_comment(
         self,
-        comment_service: NamedDependency[CommentService],
+        request: Request[Any, Any, Any],
         caller_id: NamedDependency[int],
         comment_id: PathId,
         data: JSONBody[CommentUpdate],
     ) -> Envelope[CommentOut]:
-        updated = await comment_service.update(caller_id, comment_id, data.content)
+        updated = await services(request).comments.update(caller_id, comment_id, data.content)
         return ok("Comment updated successfully", updated)
 
     @delete("/{comment_id:str}", status_code=200, dependencies=_AUTH)
     async def delete_comment(
         self,
-        comment_service: NamedDependency[CommentService],
+        request: Request[Any, Any, Any],
         caller_id: NamedDependency[int],
         comment_id: PathId,
     ) -> Envelope[None]:
-        await comment_service.delete(caller_id, comment_id)
+        await services(request).comments.delete(caller_id, comment_id)
         return ok("Comment deleted successfully", None)

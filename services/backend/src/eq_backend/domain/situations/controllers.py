@@ -24,7 +24,6 @@ from eq_backend.deps import (
     user_for_token,
 )
 from eq_backend.domain.comments.schemas import CommentIn, CommentOut
-from eq_backend.domain.comments.services import CommentService
 from eq_backend.domain.situations.schemas import (
     ContributedItem,
     ContributedOut,
@@ -42,16 +41,12 @@ from eq_backend.domain.situations.services import SituationService
 from eq_backend.edge import EdgeAnswer, EdgeRead
 from eq_backend.envelope import Envelope, ok
 from eq_backend.errors import Unprocessable
+from eq_backend.services import services
 from eq_backend.types import PathId
 from eq_backend.write_limits import limit_writes
 
 _AUTH = {"caller_id": Provide(provide_caller_id)}
 _OPT = {"viewer_id": Provide(provide_viewer_id)}
-# _HOT_WRITE: reactions and comments are the feed's writes. Their service comes from app
-# state, not through DI: a handler with two dependencies (the service and caller_id) has
-# Litestar resolve them in an anyio task group, a task each, on every request: a fifth of
-# such a write's CPU in the app (1,071 -> 862 us a write, writes only, A/B) to look up a
-# singleton.
 
 
 class SituationController(Controller):
@@ -60,11 +55,11 @@ class SituationController(Controller):
 
     @get("/contributed", dependencies=_AUTH)
     async def contributed(
-        self, situation_service: NamedDependency[SituationService], caller_id: NamedDependency[int]
+        self, request: Request[Any, Any, Any], caller_id: NamedDependency[int]
     ) -> Envelope[list[ContributedItem]]:
         return ok(
             "Contributed situations retrieved successfully",
-            await situation_service.contributed(caller_id),
+            await services(request).situations.contributed(caller_id),
         )
 
     @get(
@@ -74,7 +69,7 @@ class SituationController(Controller):
     )
     async def feed(
         self,
-        situation_service: NamedDependency[SituationService],
+        request: Request[Any, Any, Any],
         viewer_id: NamedDependency[int | None],
         page: FromQuery[int] = 1,
         limit: FromQuery[int] = 10,
@@ -83,81 +78,90 @@ class SituationController(Controller):
     ) -> Response[bytes]:
         """Public feed; `sort_by` only knows `created_at` (ties broken by id). Requests
         without an Origin header are answered by `feed_at_edge` with the same bytes."""
-        body = await situation_service.feed_body(viewer_id, page, limit, sort_order)
+        body = await services(request).situations.feed_body(viewer_id, page, limit, sort_order)
         return Response(body, media_type=MediaType.JSON)
 
     @get("/user/me", dependencies=_AUTH)
     async def mine(
-        self, situation_service: NamedDependency[SituationService], caller_id: NamedDependency[int]
+        self, request: Request[Any, Any, Any], caller_id: NamedDependency[int]
     ) -> Envelope[list[SituationOut]]:
-        return ok("User situations retrieved successfully", await situation_service.mine(caller_id))
+        return ok(
+            "User situations retrieved successfully",
+            await services(request).situations.mine(caller_id),
+        )
 
     @get("/user/{user_id:str}", dependencies=_OPT)
     async def by_user(
         self,
-        situation_service: NamedDependency[SituationService],
+        request: Request[Any, Any, Any],
         viewer_id: NamedDependency[int | None],
         user_id: PathId,
     ) -> Envelope[list[FeedItem]]:
         return ok(
             "User situations retrieved successfully",
-            await situation_service.by_author(user_id, viewer_id),
+            await services(request).situations.by_author(user_id, viewer_id),
         )
 
     @get("/{situation_id:str}")
     async def get_situation(
-        self, situation_service: NamedDependency[SituationService], situation_id: PathId
+        self, request: Request[Any, Any, Any], situation_id: PathId
     ) -> Envelope[SituationOut]:
-        return ok("Situation retrieved successfully", await situation_service.get(situation_id))
+        return ok(
+            "Situation retrieved successfully", await services(request).situations.get(situation_id)
+        )
 
     @post("/", status_code=200, dependencies=_AUTH, guards=[limit_writes("situations")])
     async def create(
         self,
-        situation_service: NamedDependency[SituationService],
+        request: Request[Any, Any, Any],
         caller_id: NamedDependency[int],
         data: JSONBody[SituationIn],
     ) -> Envelope[SituationOut]:
-        return ok("Situation created successfully", await situation_service.create(caller_id, data))
+        return ok(
+            "Situation created successfully",
+            await services(request).situations.create(caller_id, data),
+        )
 
     @post("/contribute", status_code=200, dependencies=_AUTH, guards=[limit_writes("situations")])
     async def contribute(
         self,
-        situation_service: NamedDependency[SituationService],
+        request: Request[Any, Any, Any],
         caller_id: NamedDependency[int],
         data: JSONBody[ContributeIn],
     ) -> Envelope[ContributedOut]:
         return ok(
             "Situation contributed successfully",
-            await situation_service.contribute(caller_id, data),
+            await services(request).situations.contribute(caller_id, data),
         )
 
     @put("/{situation_id:str}", dependencies=_AUTH)
     async def update(
         self,
-        situation_service: NamedDependency[SituationService],
+        request: Request[Any, Any, Any],
         caller_id: NamedDependency[int],
         situation_id: PathId,
         data: JSONBody[SituationUpdate],
     ) -> Envelope[SituationOut]:
-        updated = await situation_service.update(caller_id, situation_id, data)
+        updated = await services(request).situations.update(caller_id, situation_id, data)
         return ok("Situation updated successfully", updated)
 
     @delete("/{situation_id:str}", status_code=200, dependencies=_AUTH)
     async def delete_situation(
         self,
-        situation_service: NamedDependency[SituationService],
+        request: Request[Any, Any, Any],
         caller_id: NamedDependency[int],
         situation_id: PathId,
     ) -> Envelope[None]:
-        await situation_service.delete(caller_id, situation_id)
+        await services(request).situations.delete(caller_id, situation_id)
         return ok("Situation deleted successfully", None)
 
     @get("/{situation_id:str}/comments")
     async def comments(
-        self, comment_service: NamedDependency[CommentService], situation_id: PathId
+        self, request: Request[Any, Any, Any], situation_id: PathId
     ) -> Envelope[list[CommentOut]]:
         return ok(
-            "Comments retrieved successfully", await comment_service.for_situation(situation_id)
+            "Comments retrieved successfully",
+            await services(request).comments.for_situation(situation_id),
         )
 
     @post(
@@ -173,16 +177,16 @@ class SituationController(Controller):
         situation_id: PathId,
         data: JSONBody[CommentIn],
     ) -> Envelope[CommentOut]:
-        comment_service: CommentService = request.app.state.comment_service  # see _HOT_WRITE
-        created = await comment_service.create(caller_id, situation_id, data.content)
+        created = await services(request).comments.create(caller_id, situation_id, data.content)
         return ok("Comment created successfully", created)
 
     @get("/{situation_id:str}/reactions")
     async def reactions(
-        self, situation_service: NamedDependency[SituationService], situation_id: PathId
+        self, request: Request[Any, Any, Any], situation_id: PathId
     ) -> Envelope[list[ReactionOut]]:
         return ok(
-            "Reactions retrieved successfully", await situation_service.reactions(situation_id)
+            "Reactions retrieved successfully",
+            await services(request).situations.reactions(situation_id),
         )
 
     @post(
@@ -198,15 +202,15 @@ class SituationController(Controller):
         situation_id: PathId,
         data: JSONBody[ReactionIn],
     ) -> Envelope[ReactionOut]:
-        situation_service: SituationService = request.app.state.situation_service  # see _HOT_WRITE
-        reaction = await situation_service.react(caller_id, situation_id, data.reaction_type)
+        reaction = await services(request).situations.react(
+            caller_id, situation_id, data.reaction_type
+        )
         return ok("Reaction created successfully", reaction)
 
     @delete("/{situation_id:str}/reactions", status_code=200, dependencies=_AUTH)
     async def unreact(
         self,
         request: Request[Any, Any, Any],
-        situation_service: NamedDependency[SituationService],
         caller_id: NamedDependency[int],
         situation_id: PathId,
     ) -> Envelope[None]:
@@ -221,7 +225,7 @@ class SituationController(Controller):
                 raise Unprocessable("Validation error", errors=[str(exc)]) from None
             except msgspec.DecodeError:
                 raise Unprocessable("Validation error", errors=["body is not valid JSON"]) from None
-        await situation_service.unreact(caller_id, situation_id, reaction_type)
+        await services(request).situations.unreact(caller_id, situation_id, reaction_type)
         return ok("Reaction deleted successfully", None)
 
 

@@ -13,8 +13,8 @@ from litestar.params import JSONBody
 from eq_backend.authz import ADMIN_ONLY
 from eq_backend.domain.situations.schemas import SituationOut
 from eq_backend.domain.topics.schemas import TopicIn, TopicOut
-from eq_backend.domain.topics.services import TopicService
 from eq_backend.envelope import Envelope, ok
+from eq_backend.services import services
 from eq_backend.types import PathId
 
 
@@ -24,47 +24,49 @@ class TopicController(Controller):
 
     @get("/")
     async def list_topics(self, request: Request[Any, Any, Any]) -> Envelope[list[TopicOut]]:
-        # Hot route: the service comes from app state, not through DI.
-        topic_service: TopicService = request.app.state.topic_service
-        return ok("Topics retrieved successfully", await topic_service.all())
+        return ok("Topics retrieved successfully", await services(request).topics.all())
 
     @get("/{topic_id:str}")
     async def get_topic(
-        self, topic_service: NamedDependency[TopicService], topic_id: PathId
+        self, request: Request[Any, Any, Any], topic_id: PathId
     ) -> Envelope[TopicOut]:
-        return ok("Topic retrieved successfully", await topic_service.get(topic_id))
+        return ok("Topic retrieved successfully", await services(request).topics.get(topic_id))
 
     @post("/", status_code=200, dependencies=ADMIN_ONLY)
     async def create_topic(
         self,
-        topic_service: NamedDependency[TopicService],
+        request: Request[Any, Any, Any],
         admin_id: NamedDependency[int],
         data: JSONBody[TopicIn],
     ) -> Envelope[TopicOut]:
-        return ok("Topic created successfully", await topic_service.create(data.name))
+        return ok("Topic created successfully", await services(request).topics.create(data.name))
 
     @put("/{topic_id:str}", dependencies=ADMIN_ONLY)
     async def update_topic(
         self,
-        topic_service: NamedDependency[TopicService],
+        request: Request[Any, Any, Any],
         admin_id: NamedDependency[int],
         topic_id: PathId,
         data: JSONBody[TopicIn],
     ) -> Envelope[TopicOut]:
-        return ok("Topic updated successfully", await topic_service.update(topic_id, data.name))
+        return ok(
+            "Topic updated successfully", await services(request).topics.update(topic_id, data.name)
+        )
 
     @delete("/{topic_id:str}", status_code=200, dependencies=ADMIN_ONLY)
     async def delete_topic(
         self,
-        topic_service: NamedDependency[TopicService],
+        request: Request[Any, Any, Any],
         admin_id: NamedDependency[int],
         topic_id: PathId,
     ) -> Envelope[None]:
-        await topic_service.delete(topic_id)
+        await services(request).topics.delete(topic_id)
         return ok("Topic deleted successfully", None)
 
     @get("/{topic_id:str}/situations")
     async def topic_situations(
-        self, topic_service: NamedDependency[TopicService], topic_id: PathId
+        self, request: Request[Any, Any, Any], topic_id: PathId
     ) -> Envelope[list[SituationOut]]:
-        return ok("Situations retrieved successfully", await topic_service.situations(topic_id))
+        return ok(
+            "Situations retrieved successfully", await services(request).topics.situations(topic_id)
+        )
