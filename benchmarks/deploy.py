@@ -99,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from eq_cluster import select_provider
-    from eq_cluster.derived_images import derive_image
+    from eq_cluster.derived_images import derive_image, has_image
     from eq_cluster.pod_services import Postgres, Redis
 
     cluster = select_provider()
@@ -117,6 +117,11 @@ def main() -> None:
             check=True,
         ).stdout.strip()
     )
+    if not has_image(cluster.registry or "", "eq-backend", source):
+        raise SystemExit(
+            f"benchmarks.deploy: {cluster.registry}/eq-backend:{source} is not in the registry;"
+            " push it first (./dev inv build --push) or pass --source-tag"
+        )
     postgres = Postgres.start(cluster.host_address_for_pods)
     redis = Redis.start(cluster.host_address_for_pods)
     namespace = f"eq-bench-{uuid.uuid4().hex[:6]}"

@@ -52,6 +52,15 @@ def python_entrypoint(code: str) -> list[str]:
     return ["python", "-c", code]
 
 
+def has_image(registry: str, repository: str, tag: str) -> bool:
+    """Whether a plain-HTTP registry has `repository:tag`."""
+    import httpx
+
+    url = f"http://{registry}/v2/{repository}/manifests/{tag}"
+    with httpx.Client(timeout=10) as client:
+        return client.head(url, headers={"Accept": ACCEPT}).status_code == 200
+
+
 def derive_image(
     registry: str,
     repository: str,
