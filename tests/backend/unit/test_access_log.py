@@ -6,7 +6,7 @@ import json
 import logging
 
 import pytest
-from eq_backend.observability import AccessLog, JSONFormatter, access_logger
+from eq_backend.observability import AccessLog, JSONFormatter, access_logger, utc_timestamp
 
 
 @pytest.mark.parametrize("path", ["/health", '/a"b\\c', "/tình-yêu/\u2028x"])
@@ -29,3 +29,16 @@ def test_direct_line_equals_the_formatter_line(path: str, capsys) -> None:
     expected.pop("ts")
     assert list(direct) == list(expected)
     assert direct == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (0.0, "1970-01-01T00:00:00.000Z"),
+        (59.999, "1970-01-01T00:00:59.999Z"),
+        (60.0, "1970-01-01T00:01:00.000Z"),
+        (1796000000.25, "2026-11-30T00:53:20.250Z"),
+    ],
+)
+def test_timestamps_are_utc_with_milliseconds(seconds: float, expected: str) -> None:
+    assert utc_timestamp(seconds) == expected

@@ -7,6 +7,7 @@ status and duration only: never headers, cookies, tokens or query strings.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sys
 import time
@@ -35,10 +36,17 @@ _RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {
 }
 
 
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
 def utc_timestamp(seconds: float) -> str:
-    """2026-11-27T08:00:00.123Z (milliseconds, UTC)."""
-    millis = int(seconds * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    """2026-11-27T08:00:00.123Z (milliseconds, UTC). The part up to the second is made
+    once a second: every request's access line has one, and strftime was 2.5% of the
+    app's CPU in the mixed benchmark."""
+    millis = int(seconds * 1000)
+    return f"{_utc_second(millis // 1000)}.{millis % 1000:03d}Z"
 
 
 class JSONFormatter(logging.Formatter):
