@@ -54,6 +54,54 @@ def test_a_deleted_lease_is_a_lost_lock_too(bed: Bed) -> None:
         bed.deploy(A)
 
 
+def test_a_deploy_holds_the_lock_for_its_environments_lease(bed: Bed) -> None:
+    """kind.yaml's `lock_lease_seconds: 20`: the length a killed deploy blocks the next."""
+    seen: list[int] = []
+
+    def record() -> None:
+        lease = bed.cluster.get("Lease", LOCK_NAME, NS)
+        assert lease is not None
+        seen.append(lease["spec"]["leaseDurationSeconds"])
+
+    bed.cluster.after_write.append(("apply ConfigMap/", record))
+    bed.deploy(A)
+    assert seen == [20]
+
+
+def test_a_lease_is_renewed_four_times_within_its_length(
+    bed: Bed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+    lock = lockmod.DeployLock(bed.cluster, NS, "deploy sha-1234", lease_seconds=20)  # type: ignore[arg-type]
+
+    def stop_after_one(timeout: float) -> bool:
+        waits.append(timeout)
+        return True
+
+    monkeypatch.setattr(lock._stop, "wait", stop_after_one)
+    lock._renew_loop()
+    assert waits == [5.0]
+
+
+@pytest.mark.parametrize("value", ["20", 9, 0, True, 1.5])
+def test_a_bad_lock_lease_names_the_file(
+    value: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from eq_deploy import environments
+
+    envs = tmp_path / "environments"
+    shutil.copytree(environments.ENVIRONMENTS_DIR, envs)
+    monkeypatch.setattr(environments, "ENVIRONMENTS_DIR", envs)
+    path = envs / "kind.yaml"
+    path.write_text(
+        path.read_text().replace("lock_lease_seconds: 20", f"lock_lease_seconds: {value!r}")
+    )
+    with pytest.raises(UsageError, match=r"kind.yaml: bad or missing value .*'lock_lease_seconds'"):
+        environments.load_environment("kind")
+
+
 def test_lock_held_fails_at_once_with_exit_4(bed: Bed) -> None:
     lock_command(
         bed.target(),

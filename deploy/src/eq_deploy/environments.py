@@ -36,6 +36,9 @@ class Environment:
     ingress_class: str
     progress_deadline_seconds: int
     resources: dict[str, dict[str, str]]
+    # How long the deploy lock outlives a deploy that stopped renewing it (killed, or its
+    # machine gone): the wait before the next deploy may take it over.
+    lock_lease_seconds: int = 60
     config: dict[str, str] = field(default_factory=dict)
     required: tuple[str, ...] = ()
     # "registry": pods pull the image (its digest is resolved there); "nodes": the image was
@@ -130,6 +133,7 @@ def _environment(name: str, raw: dict[str, Any]) -> Environment:
         ingress_class=str(raw.get("ingress_class") or ""),
         progress_deadline_seconds=int(raw.get("progress_deadline_seconds", 180)),
         resources=resources,
+        lock_lease_seconds=_lock_lease(raw.get("lock_lease_seconds", 60)),
         config={str(k): str(v) for k, v in (raw.get("config") or {}).items()},
         required=tuple(str(k) for k in raw.get("required") or ()),
         image_source=_image_source(raw.get("image_source", "registry")),
@@ -156,6 +160,16 @@ def _clusters(raw: object) -> tuple[tuple[str, str], ...]:
             raise ValueError(f"'clusters' entry {item!r} (want context and/or server)")
         out.append((str(item.get("context") or ""), str(item.get("server") or "")))
     return tuple(out)
+
+
+def _lock_lease(value: object) -> int:
+    from eq_deploy.lock import MIN_LEASE_SECONDS
+
+    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_LEASE_SECONDS:
+        raise ValueError(
+            f"'lock_lease_seconds' {value!r} (whole seconds, at least {MIN_LEASE_SECONDS})"
+        )
+    return value
 
 
 def _image_source(value: object) -> str:

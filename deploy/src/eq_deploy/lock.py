@@ -1,6 +1,7 @@
 """The deploy lock: a Kubernetes Lease in the namespace, so two deploys (or a deploy and a
 rollback) never run at once. The holder renews it while it works; a holder that died stops
-renewing and its lease goes stale after `LEASE_SECONDS`, when the next deploy takes it over.
+renewing and its lease goes stale after its length (the environment's `lock_lease_seconds`),
+when the next deploy takes it over.
 `--force-unlock` removes a lease regardless of its holder.
 
 The lock is fenced: before every step that writes, `fence` renews the lease with a
@@ -28,8 +29,9 @@ from eq_deploy.errors import DeployError, LockHeld, LockLost, UsageError
 from eq_deploy.kube import Kube, KubeError
 
 LOCK_NAME = "eq-deploy-lock"
-LEASE_SECONDS = 60
-RENEW_EVERY = 15
+LEASE_SECONDS = 60  # the default; an environment sets its own (lock_lease_seconds)
+MIN_LEASE_SECONDS = 10
+RENEW_EVERY = 15  # at most; a lease is renewed at least four times within its length
 LOCK_WAIT_POLL = 2.0
 BY_HAND = "by hand: "  # in the holder of a lease taken with `inv lock acquire`
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
@@ -181,7 +183,7 @@ class DeployLock:
         self.took_over = holder
 
     def _renew_loop(self) -> None:
-        while not self._stop.wait(RENEW_EVERY):
+        while not self._stop.wait(min(RENEW_EVERY, self.lease_seconds / 4)):
             try:
                 self._renew()
             except LockLost:
