@@ -22,16 +22,25 @@ build_date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 log() { printf '%s [build] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# The cache key: the version, plus the hash of our own source where we write what is built
+# (pause entirely, CoreDNS's main with its plugin list).
+key_of() {
+  case "$1" in
+    pause) sha256sum "$modules/pause/pause.go" | cut -c1-12 ;;
+    coredns) echo "$COREDNS_VERSION-$(sha256sum "$modules/coredns/main.go" | cut -c1-8)" ;;
+    *) version_of "$1" ;;
+  esac
+}
+
 version_of() {
   case "$1" in
     kubernetes) echo "$KUBERNETES_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
-    # Our own main (the plugin set) is part of what is built, so its hash is in the key.
-    coredns) echo "$COREDNS_VERSION-$(sha256sum "$modules/coredns/main.go" | cut -c1-8)" ;;
+    coredns) echo "$COREDNS_VERSION" ;;
     buildkit) echo "$BUILDKIT_VERSION" ;;
     buildx) echo "$BUILDX_VERSION" ;;
     crictl) echo "$CRICTL_VERSION" ;;
-    pause) echo "$(sha256sum "$modules/pause/pause.go" | cut -c1-12)" ;;
+    pause) echo "" ;;  # our own source: no upstream version
     kubeadm) echo "$KUBERNETES_VERSION" ;;
     kind) echo "$KIND_VERSION" ;;
     *) echo "unknown component $1" >&2; return 1 ;;
@@ -139,7 +148,7 @@ build_pause() {
 
 build_component() {
   local c="$1" v logf
-  v="$(version_of "$c")"
+  v="$(key_of "$c")"
   out="$cache/$c-$v"
   [[ -f "$out/.complete" ]] && { log "$c $v: cached in $out"; return 0; }
   mkdir -p "$out/bin" "$cache/logs"
@@ -176,7 +185,6 @@ PY
 regen_module() {
   local c="$1" dir="$modules/$1" v gomod
   v="$(version_of "$c")"
-  [[ "$c" == coredns ]] && v="$COREDNS_VERSION"  # version_of adds main.go's hash
   mkdir -p "$dir"
   case "$c" in
     kubernetes)
@@ -225,7 +233,7 @@ regen_module() {
 main() {
   local cmd="${1:-all}"
   local all=(etcd kubernetes coredns buildkit buildx crictl pause)
-  if [[ "$cmd" == key ]]; then version_of "$2"; return; fi  # for eq_cluster: one definition
+  if [[ "$cmd" == key ]]; then key_of "$2"; return; fi  # for eq_cluster: one definition
   if [[ "$cmd" == regen ]]; then
     shift; local targets=("${@:-${all[@]}}")
     for c in "${targets[@]}"; do regen_module "$c"; done
