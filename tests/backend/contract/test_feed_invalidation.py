@@ -60,7 +60,7 @@ async def pages(app: Any, api: Api, world: dict[str, Any]) -> Any:
     await until(lambda: caches.enabled)
     assert api.settle is not None
     await api.settle()
-    return app.state.feed_pages
+    return app.state.services.situations.pages
 
 
 async def _read(api: Api, viewer: User | None, page: int) -> dict[str, Any]:

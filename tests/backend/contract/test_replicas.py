@@ -70,7 +70,7 @@ async def test_writes_through_one_replica_show_on_the_other(
             await until(lambda caches=caches: caches.enabled)
         assert replica_api.settle is not None
         await replica_api.settle()
-        pages = replica_app.state.feed_pages
+        pages = replica_app.state.services.situations.pages
         for n in range(20):
             target = world[n % 10]
             ok(await reader.get(FEED, user=user), MSG)

@@ -72,12 +72,11 @@ def create_app(settings: Settings | None = None) -> Edge:
     )
 
     situation_service = SituationService(db, ctx.read_caches)
-    comment_service = CommentService(db, situation_service.pages)
     services = Services(
         topics=TopicService(db, ctx.read_caches),
         users=UserService(db),
         situations=situation_service,
-        comments=comment_service,
+        comments=CommentService(db, situation_service.pages),
         analysis=AnalysisService(db, ctx.redis, ctx.http, settings),
     )
     stop = asyncio.Event()
@@ -147,9 +146,8 @@ def create_app(settings: Settings | None = None) -> Edge:
         else None,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        # Routes take their services from here (eq_backend.services says why not DI); the
-        # feed's caches are here for tests to look into.
-        state=State({"ctx": ctx, "services": services, "feed_pages": situation_service.pages}),
+        # Routes take their services from here (eq_backend.services says why not DI).
+        state=State({"ctx": ctx, "services": services}),
         logging_config=None,
         debug=False,
     )
