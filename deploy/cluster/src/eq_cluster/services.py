@@ -240,60 +240,31 @@ class PostgresServer:
         with self.connect() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    def resume(self) -> None:
-        """Start (again, after `halt`) on the same port with the same data."""
+    def _pg_ctl_command(self, *args: str) -> list[str]:
+        """pg_ctl on this server's data directory; only a throwaway server has one."""
         if not (self._proc_dir and self._pg_ctl):
             raise ServiceUnavailable(
                 "only a throwaway server (PostgresServer.start) can stop and start"
             )
-        subprocess.run(
-            [
-                *self._prefix,
-                self._pg_ctl,
-                "-D",
-                str(self.data_dir),
-                "-l",
-                str(self._proc_dir / "log"),
-                "-w",
-                "-t",
-                "30",
-                "-o",
-                " ".join(self._options),
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        return [*self._prefix, self._pg_ctl, "-D", str(self.data_dir), *args]
+
+    def resume(self) -> None:
+        """Start (again, after `halt`) on the same port with the same data."""
+        log = str(self._proc_dir / "log") if self._proc_dir else ""
+        options = " ".join(self._options)
+        command = self._pg_ctl_command("-l", log, "-w", "-t", "30", "-o", options, "start")
+        subprocess.run(command, check=True, capture_output=True)
 
     def halt(self) -> None:
         """Shut down as an operator would for maintenance (fast: clients are disconnected,
         committed work is kept); `resume` starts it again."""
-        if not (self._proc_dir and self._pg_ctl):
-            raise ServiceUnavailable(
-                "only a throwaway server (PostgresServer.start) can stop and start"
-            )
-        subprocess.run(
-            [*self._prefix, self._pg_ctl, "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
-            check=True,
-            capture_output=True,
-        )
+        command = self._pg_ctl_command("-m", "fast", "-w", "stop")
+        subprocess.run(command, check=True, capture_output=True)
 
     def stop(self) -> None:
         if self._proc_dir and self._pg_ctl:
-            subprocess.run(
-                [
-                    *self._prefix,
-                    self._pg_ctl,
-                    "-D",
-                    str(self.data_dir),
-                    "-m",
-                    "immediate",
-                    "-w",
-                    "stop",
-                ],
-                check=False,
-                capture_output=True,
-            )
+            command = self._pg_ctl_command("-m", "immediate", "-w", "stop")
+            subprocess.run(command, check=False, capture_output=True)
             shutil.rmtree(self._proc_dir, ignore_errors=True)
 
 
