@@ -273,8 +273,7 @@ def take_lock(run: DeployRun, status: Status) -> str:
     if run.opts.force_unlock:
         holder = force_unlock(run.kube, run.namespace)
         note = f"removed lock of {holder}; " if holder else ""
-    lease = run.session.env.lock_lease_seconds
-    lock = DeployLock(run.kube, run.namespace, f"deploy {run.tag}", lease_seconds=lease)
+    lock = DeployLock.for_session(run.session, f"deploy {run.tag}")
     lock.acquire(wait=run.opts.lock_wait, status=status)
     run.lock = lock
     run.runner.guards.append(lock.fence)

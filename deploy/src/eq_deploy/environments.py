@@ -38,7 +38,7 @@ class Environment:
     resources: dict[str, dict[str, str]]
     # How long the deploy lock outlives a deploy that stopped renewing it (killed, or its
     # machine gone): the wait before the next deploy may take it over.
-    lock_lease_seconds: int = 60
+    lock_lease_seconds: int
     config: dict[str, str] = field(default_factory=dict)
     required: tuple[str, ...] = ()
     # "registry": pods pull the image (its digest is resolved there); "nodes": the image was
@@ -133,7 +133,7 @@ def _environment(name: str, raw: dict[str, Any]) -> Environment:
         ingress_class=str(raw.get("ingress_class") or ""),
         progress_deadline_seconds=int(raw.get("progress_deadline_seconds", 180)),
         resources=resources,
-        lock_lease_seconds=_lock_lease(raw.get("lock_lease_seconds", 60)),
+        lock_lease_seconds=_lock_lease(raw.get("lock_lease_seconds")),
         config={str(k): str(v) for k, v in (raw.get("config") or {}).items()},
         required=tuple(str(k) for k in raw.get("required") or ()),
         image_source=_image_source(raw.get("image_source", "registry")),
@@ -163,8 +163,10 @@ def _clusters(raw: object) -> tuple[tuple[str, str], ...]:
 
 
 def _lock_lease(value: object) -> int:
-    from eq_deploy.lock import MIN_LEASE_SECONDS
+    from eq_deploy.lock import LEASE_SECONDS, MIN_LEASE_SECONDS
 
+    if value is None:
+        return LEASE_SECONDS
     if isinstance(value, bool) or not isinstance(value, int) or value < MIN_LEASE_SECONDS:
         raise ValueError(
             f"'lock_lease_seconds' {value!r} (whole seconds, at least {MIN_LEASE_SECONDS})"

@@ -281,7 +281,7 @@ def destroy(
             + (f" ({', '.join(found)})" if found else "")
             + "; pass --yes to delete them"
         )
-    with DeployLock(kube, ns, "destroy", lease_seconds=session.env.lock_lease_seconds):
+    with DeployLock.for_session(session, "destroy"):
         refuse_while_migrating(session, "inv destroy")  # never kill alembic halfway
         for label in everything(kube, ns):
             kind, name = label.split("/", 1)

@@ -23,10 +23,13 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eq_deploy.errors import DeployError, LockHeld, LockLost, UsageError
 from eq_deploy.kube import Kube, KubeError
+
+if TYPE_CHECKING:
+    from eq_deploy.session import Session
 
 LOCK_NAME = "eq-deploy-lock"
 LEASE_SECONDS = 60  # the default; an environment sets its own (lock_lease_seconds)
@@ -104,6 +107,12 @@ class DeployLock:
         self.took_over: str = ""  # the stale holder this lock replaced, if any
         self.lost: str = ""  # who holds the lease now, once this holder lost it
         self._renewing = threading.Lock()
+
+    @classmethod
+    def for_session(cls, session: Session, purpose: str) -> DeployLock:
+        """The lock of the session's namespace, leased for its environment's length."""
+        lease = session.env.lock_lease_seconds
+        return cls(session.kube, session.namespace, purpose, lease_seconds=lease)
 
     def _body(self, resource_version: str | None = None) -> dict[str, Any]:
         now = _stamp(_now())

@@ -270,8 +270,7 @@ def take_lock(run: RollbackRun, status: Status) -> str:
     assert target is not None
     if run.opts.force_unlock:
         force_unlock(run.kube, run.namespace)
-    lease = run.session.env.lock_lease_seconds
-    lock = DeployLock(run.kube, run.namespace, f"rollback to {target.tag}", lease_seconds=lease)
+    lock = DeployLock.for_session(run.session, f"rollback to {target.tag}")
     lock.acquire(wait=run.opts.lock_wait, status=status)
     run.lock = lock
     run.runner.guards.append(lock.fence)
