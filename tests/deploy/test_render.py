@@ -225,6 +225,32 @@ def test_deployment_rolls_without_losing_capacity() -> None:
     assert pod_spec(deployment)["terminationGracePeriodSeconds"] >= 5 + 20
 
 
+@pytest.mark.parametrize(
+    ("environment", "surge"), [("local", "100%"), ("kind", "100%"), ("cloud", 1)]
+)
+def test_the_environment_sets_how_many_new_pods_a_rollout_starts(
+    environment: str, surge: int | str
+) -> None:
+    deployment = next(o for o in render_manifests(environment, TAG) if o["kind"] == "Deployment")
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {
+        "maxUnavailable": 0,
+        "maxSurge": surge,
+    }
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, "0%", "101%", "half", "2.5", None])
+def test_a_bad_max_surge_names_the_file(
+    bad: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import eq_deploy.environments as environments
+
+    text = (environments.ENVIRONMENTS_DIR / "local.yaml").read_text()
+    (tmp_path / "local.yaml").write_text(text.replace("max_surge: 100%", f"max_surge: {bad!r}"))
+    monkeypatch.setattr(environments, "ENVIRONMENTS_DIR", tmp_path)
+    with pytest.raises(UsageError, match=r"local.yaml: bad or missing value .*'max_surge'"):
+        environments.load_environment("local")
+
+
 def test_migrate_job_name_carries_the_tag_and_stays_valid() -> None:
     assert migrate_job_name("sha-abc1234") == "eq-backend-migrate-sha-abc1234"
     assert migrate_job_name(TAG) == f"eq-backend-migrate-{TAG}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,11 @@ class Environment:
     ingress_host: str
     ingress_class: str
     progress_deadline_seconds: int
+    # New pods a rollout may start before old ones go (maxUnavailable stays 0): an int or
+    # "N%" of the replicas. 1 adds one pod's worth of capacity at a time; "100%" starts the
+    # whole new version at once, for a cluster that has the room (the rollout takes one
+    # pod start instead of one per replica).
+    max_surge: int | str
     resources: dict[str, dict[str, str]]
     # How long the deploy lock outlives a deploy that stopped renewing it (killed, or its
     # machine gone): the wait before the next deploy may take it over.
@@ -132,6 +138,7 @@ def _environment(name: str, raw: dict[str, Any]) -> Environment:
         ingress_host=str(raw.get("ingress_host") or ""),
         ingress_class=str(raw.get("ingress_class") or ""),
         progress_deadline_seconds=int(raw.get("progress_deadline_seconds", 180)),
+        max_surge=_max_surge(raw.get("max_surge", 1)),
         resources=resources,
         lock_lease_seconds=_lock_lease(raw.get("lock_lease_seconds")),
         config={str(k): str(v) for k, v in (raw.get("config") or {}).items()},
@@ -172,6 +179,14 @@ def _lock_lease(value: object) -> int:
             f"'lock_lease_seconds' {value!r} (whole seconds, at least {MIN_LEASE_SECONDS})"
         )
     return value
+
+
+def _max_surge(value: object) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[1-9][0-9]?%|100%", value):
+        return value
+    raise ValueError(f"'max_surge' {value!r} (pods, at least 1, or a percentage 1%-100%)")
 
 
 def _image_source(value: object) -> str:

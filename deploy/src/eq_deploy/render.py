@@ -282,6 +282,7 @@ def _fill_deployment(
         # The HPA owns the replica count; applying one here would fight it on every deploy.
         spec.pop("replicas", None)
     spec["progressDeadlineSeconds"] = env.progress_deadline_seconds
+    spec["strategy"]["rollingUpdate"]["maxSurge"] = env.max_surge
     template = spec["template"]
     template["metadata"]["labels"]["app.kubernetes.io/version"] = _label_value(tag)
     for container in containers(obj):
