@@ -128,6 +128,7 @@ def bed(cluster: ClusterProvider, tmp_path_factory: pytest.TempPathFactory) -> I
     )
     namespace = f"eq-e2e-{uuid.uuid4().hex[:6]}"
     bed = Bed(cluster, namespace, env_file, cluster.registry, postgres, redis)
+    wait_for_earlier_beds_to_go(bed)
     try:
         yield bed
     finally:
@@ -147,6 +148,20 @@ def bed(cluster: ClusterProvider, tmp_path_factory: pytest.TempPathFactory) -> I
         )
         postgres.stop()
         redis.stop()
+
+
+def wait_for_earlier_beds_to_go(bed: Bed, timeout: float = 120) -> None:
+    """An earlier run's namespace is deleted without waiting (teardown); until it is gone
+    its Service can still hold NodePort 30080 in kube-proxy's rules, and this run's first
+    requests to the port would be refused."""
+    deadline = time.monotonic() + timeout
+    while leftovers := [
+        ns["metadata"]["name"]
+        for ns in bed.kube().items("Namespace")
+        if ns["metadata"]["name"].startswith("eq-e2e-")
+    ]:
+        assert time.monotonic() < deadline, f"namespaces of an earlier run not gone: {leftovers}"
+        time.sleep(1)
 
 
 LOAD_USERS, LOAD_SITUATIONS = 8, 40
