@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import psycopg
 import pytest
+import uvicorn
 from eq_cluster.services import PostgresServer
 from eqtest.api import Api, User, create_user, err, ok
 from eqtest.app import make_app
@@ -35,12 +36,26 @@ HEALTH_BOUND_SECONDS = 1.0
 
 @contextlib.asynccontextmanager
 async def running(env: dict[str, str]) -> AsyncIterator[tuple[Any, Api]]:
-    """The app built from `env`, started in this loop, and a client on it."""
+    """The app built from `env`, served by uvicorn in this loop, and a client on it. Over
+    a real socket, because a deadline's 503 is on the wire while the cancelled handler
+    still unwinds (seconds, on a frozen database): an in-process transport would only
+    return once the app had."""
     app = make_app(env)
-    async with app.lifespan():
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t.local") as client:
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_config=None, timeout_graceful_shutdown=15
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not serving.done(), "uvicorn did not start"
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             yield app, Api(client)
+    finally:
+        server.should_exit = True
+        await serving
 
 
 class HealthWatch:

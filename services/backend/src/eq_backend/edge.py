@@ -43,7 +43,7 @@ from litestar.types import (
 )
 
 from eq_backend.context import AppContext
-from eq_backend.deadline import before_deadline, timeout_reply
+from eq_backend.deadline import before_deadline, send_all, timeout_reply
 
 logger = logging.getLogger("eq_backend.edge")
 
@@ -57,8 +57,8 @@ TABLES_WRITTEN_BY_PATH = (
 
 # A GET answered at the edge: the response body, or None to let Litestar route it; the
 # body itself when it is in memory, else an awaitable of it. Only what has to wait (for
-# the database, Redis) runs as a task under the request deadline: for an answer from
-# memory that task, its timer and its wait cost more than the rest of the request.
+# the database, Redis) runs under the request deadline: for an answer from memory its
+# timer costs more than the rest of the request.
 EdgeAnswer = bytes | Awaitable[bytes | None] | None
 EdgeRead = Callable[[HTTPScope], EdgeAnswer]
 
@@ -145,12 +145,15 @@ class Edge:
                     body = answer
                 else:
                     seconds = ctx.settings.request_timeout_seconds
-                    in_time, body = await before_deadline(self._answer(answer), seconds)
-                    if not in_time:
+
+                    def time_out() -> Awaitable[None]:
+                        nonlocal status
                         status = 503
                         logger.warning("no answer within %g s on GET %s", seconds, path)
-                        for message in timeout_reply(seconds):
-                            await send(message)
+                        return send_all(send, timeout_reply(seconds))
+
+                    in_time, body = await before_deadline(self._answer(answer), seconds, time_out)
+                    if not in_time:
                         return
                 if body is not None:
                     template = path
