@@ -105,3 +105,32 @@ async def test_no_token_no_redis_write_and_401(api: Api, redis_client) -> None:
     redis_client.flushdb()
     err(await api.get("/api/v1/users/me"), 401)
     assert redis_client.keys("active_user:*") == []
+
+
+async def test_a_frozen_redis_costs_a_write_its_call_timeout_once(
+    api: Api, user, redis_server: RedisServer
+) -> None:
+    """Redis stopped dead (connections open, no answer): the rate limit fails open after
+    its call timeout, and for the next seconds Redis is left alone."""
+    from eq_backend.redis_state import CALL_TIMEOUT_SECONDS
+
+    if not redis_server.can_restart:
+        pytest.fail(
+            "this test freezes Redis: it needs the throwaway server (unset EQ_TEST_REDIS_URL)"
+        )
+    situation = ok(
+        await api.post("/api/v1/situations/", json={"context": "c", "question": "q"}, user=user),
+        "Situation created successfully",
+    )
+    path = f"/api/v1/situations/{situation['id']}/reactions"
+    created = "Reaction created successfully"
+    with redis_server.frozen():
+        started = time.monotonic()
+        ok(await api.post(path, json={"reaction_type": "upvote"}, user=user), created)
+        first = time.monotonic() - started
+        started = time.monotonic()
+        ok(await api.post(path, json={"reaction_type": "downvote"}, user=user), created)
+        second = time.monotonic() - started
+    print(f"\nfrozen Redis: first write {first:.2f} s, second {second:.3f} s")
+    assert CALL_TIMEOUT_SECONDS <= first < CALL_TIMEOUT_SECONDS + 2, first
+    assert second < CALL_TIMEOUT_SECONDS, second  # not asked again while it is down

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -336,6 +337,18 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.host, self.port)
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The server stopped dead (SIGSTOP) inside the block: connections stay open and
+        every command hangs, as on a wedged host."""
+        if self._proc is None:
+            raise ServiceUnavailable("only a throwaway Redis (started here) can be frozen")
+        self._proc.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._proc.send_signal(signal.SIGCONT)
 
     def halt(self) -> None:
         """Stop the server (the port stays reserved for `resume`)."""
