@@ -9,9 +9,9 @@ import psycopg
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from psycopg_pool import PoolTimeout
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 
+from eq_backend.db.pool import PoolTimeout
 from eq_backend.envelope import ErrorEnvelope
 
 logger = logging.getLogger("eq_backend.errors")

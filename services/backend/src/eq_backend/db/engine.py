@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from psycopg import AsyncConnection as PsycopgConnection
 from psycopg.rows import namedtuple_row
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Executable, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from eq_backend.db.pool import LoopPool
 from eq_backend.settings import Settings
 
 
@@ -56,26 +54,17 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-# A read waiting for a pooled connection asks this often whether PostgreSQL still accepts
-# connections, so one that began waiting just before it went away answers 503 within this
-# (not after the whole checkout timeout).
-RECHECK_SECONDS = 0.5
-# While it refuses them, a read waits only for the one connection attempt its checkout
-# starts (refused in a millisecond; when PostgreSQL is back, that read gets the connection).
-REFUSED_WAIT_SECONDS = 0.1
-
-
 class FastReader:
-    """Hot-path reads on PostgreSQL straight through a psycopg pool.
+    """Hot-path reads (and single-statement writes) on PostgreSQL straight through psycopg,
+    on a pool made for one event loop (eq_backend.db.pool).
 
     Statements are still SQLAlchemy Core, compiled once per statement object by the
     engine's own dialect; only execution skips SQLAlchemy's async layer, which measured
     several times slower per query than psycopg alone on this machine.
 
-    When PostgreSQL refuses connections (stopped, restarting, failing over), reads fail
-    within RECHECK_SECONDS, and the first read after it is back gets a connection at once:
-    the pool makes one attempt per read instead of retrying on a backoff that grows to
-    minutes (`reconnect_timeout=0`), and its outcome is tracked in `unreachable`.
+    When PostgreSQL refuses connections (stopped, restarting, failing over), a read fails
+    as soon as its connection does, or its one attempt to connect is refused; the first
+    read after PostgreSQL is back connects at once (no reconnect backoff).
     """
 
     def __init__(
@@ -89,45 +78,14 @@ class FastReader:
         self.conninfo = engine.url.set(drivername="postgresql").render_as_string(
             hide_password=False
         )
-        self.pool = AsyncConnectionPool(
+        self.pool = LoopPool(
             self.conninfo,
-            min_size=1,
-            max_size=max(max_size, 1),
-            open=False,
-            timeout=checkout_timeout,
-            reconnect_timeout=0,
-            reconnect_failed=self._refused,
-            configure=self._connected,
-            kwargs={
-                "autocommit": True,
-                "row_factory": namedtuple_row,
-                "connect_timeout": 5,
-                **options,
-            },
-            name="eq-fast-reads",
+            max_size,
+            checkout_timeout,
+            {"autocommit": True, "row_factory": namedtuple_row, "connect_timeout": 5, **options},
         )
         self._compiled: dict[int, tuple[Executable, str, dict[str, Any]]] = {}
         self.opened = False
-        self.unreachable = False  # the last connection attempt failed
-
-    async def _refused(self, _pool: AsyncConnectionPool) -> None:
-        self.unreachable = True
-
-    async def _connected(self, _conn: PsycopgConnection[Any]) -> None:
-        self.unreachable = False
-
-    async def _checkout(self) -> PsycopgConnection[Any]:
-        """A pooled connection within the checkout timeout; PoolTimeout sooner when the
-        database is known to refuse connections."""
-        give_up_at = time.monotonic() + self.pool.timeout
-        while True:
-            wait = REFUSED_WAIT_SECONDS if self.unreachable else RECHECK_SECONDS
-            wait = min(wait, give_up_at - time.monotonic())
-            try:
-                return await self.pool.getconn(timeout=max(wait, 0.0))
-            except PoolTimeout:
-                if self.unreachable or time.monotonic() >= give_up_at:
-                    raise
 
     def _compile(self, stmt: Executable) -> tuple[str, dict[str, Any]]:
         cached = self._compiled.get(id(stmt))
@@ -140,20 +98,19 @@ class FastReader:
     async def all(self, stmt: Executable, params: dict[str, Any] | None = None) -> list[Any]:
         sql, defaults = self._compile(stmt)
         values = {**defaults, **params} if params else defaults
-        conn = await self._checkout()
+        conn = await self.pool.get()
         try:
             cursor = await conn.execute(sql, values)
             return await cursor.fetchall()
         finally:
-            await self.pool.putconn(conn)
+            self.pool.put(conn)
 
     async def open(self) -> None:
-        await self.pool.open(wait=False)
         self.opened = True
 
     async def close(self) -> None:
         if self.opened:
-            await self.pool.close(timeout=5)
+            await self.pool.close()
             self.opened = False
 
 
