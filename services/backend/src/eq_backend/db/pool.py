@@ -115,15 +115,15 @@ class LoopPool:
         try:
             conn = await AsyncConnection.connect(self.conninfo, **self._kwargs)
         except BaseException:
-            self._count -= 1
-            self._wake_one()  # the place is free again
+            self._free_place()
             raise
         self._born[id(conn)] = time.monotonic()
         return conn
 
     async def _wait(self, seconds: float) -> AsyncConnection[Any] | None:
+        timed_out = PoolTimeout(f"no connection free within {self.timeout:g} s")
         if seconds <= 0:
-            raise PoolTimeout(f"no connection free within {self.timeout:g} s")
+            raise timed_out
         waiter: asyncio.Future[AsyncConnection[Any] | None] = (
             asyncio.get_running_loop().create_future()
         )
@@ -142,7 +142,7 @@ class LoopPool:
             else:
                 waiter.cancel()  # put() and _wake_one() skip it
             if isinstance(exc, TimeoutError):
-                raise PoolTimeout(f"no connection free within {self.timeout:g} s") from None
+                raise timed_out from None
             raise
 
     def _wake_one(self) -> None:
@@ -152,10 +152,13 @@ class LoopPool:
                 waiter.set_result(None)
                 return
 
-    def _forget(self, conn: AsyncConnection[Any]) -> None:
+    def _free_place(self) -> None:
         self._count -= 1
-        self._born.pop(id(conn), None)
         self._wake_one()
+
+    def _forget(self, conn: AsyncConnection[Any]) -> None:
+        self._born.pop(id(conn), None)
+        self._free_place()
 
     def _discard(self, conn: AsyncConnection[Any]) -> None:
         self._forget(conn)
