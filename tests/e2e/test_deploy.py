@@ -128,8 +128,8 @@ def bed(cluster: ClusterProvider, tmp_path_factory: pytest.TempPathFactory) -> I
     )
     namespace = f"eq-e2e-{uuid.uuid4().hex[:6]}"
     bed = Bed(cluster, namespace, env_file, cluster.registry, postgres, redis)
-    wait_for_earlier_beds_to_go(bed)
     try:
+        wait_for_earlier_beds_to_go(bed)
         yield bed
     finally:
         subprocess.run(
