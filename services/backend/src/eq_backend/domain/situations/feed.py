@@ -91,8 +91,11 @@ def feed_page_statement(ascending: bool, with_viewer: bool) -> Select[Any]:
 FEED_TOTAL = select(func.count()).select_from(situations)
 
 # PostgreSQL: the page is cut first on ix_situations_created_at_id (no sort), then joined
-# to its author and to ONE aggregate over the page's reactions per item (counts and the
-# viewer's reaction; one reaction per user and situation, so max() is that reaction).
+# to its author, its counts and the viewer's reaction, each a probe of one index per item:
+# the counts are the trigger-maintained situation_stats row (migration a8c4e2f6d1b3), the
+# reaction the (situation_id, user_id) unique index (one reaction per user and situation).
+# The counts' LIMIT 1 keeps them a probe per item: joined plainly, the planner (which
+# cannot know how few rows the page's LIMIT leaves) may hash the whole table instead.
 # The total comes from the trigger-maintained situation_count row (migration e7c5a1f3b9d2)
 # instead of count(*) over the whole table. Each item comes back as the text `item_json`
 # gives elsewhere (json_build_object keeps the key order), so Python only joins bytes.
@@ -105,28 +108,27 @@ SELECT s.id,
            'image_url', s.image_url, 'context', s.context, 'question', s.question,
            'created_at', to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
            'stats', json_build_object(
-               'comments_count', (SELECT count(*) FROM comments c WHERE c.situation_id = s.id),
-               'reactions_count', r.reactions_count,
-               'upvotes_count', r.upvotes_count,
-               'downvotes_count', r.downvotes_count)
+               'comments_count', coalesce(st.comments_count, 0),
+               'reactions_count', coalesce(st.reactions_count, 0),
+               'upvotes_count', coalesce(st.upvotes_count, 0),
+               'downvotes_count', coalesce(st.downvotes_count, 0))
        )::text, -1) AS item,
-       r.user_reaction,
+       {viewer} AS user_reaction,
        (SELECT n FROM situation_count) AS total
 FROM (
     SELECT id, topic_id, user_id, image_url, context, question, created_at
     FROM situations ORDER BY created_at {order}, id {order} LIMIT :limit OFFSET :offset
 ) AS s
 LEFT JOIN users u ON u.id = s.user_id
-CROSS JOIN LATERAL (
-    SELECT count(*) AS reactions_count,
-           count(*) FILTER (WHERE x.reaction_type = 'upvote') AS upvotes_count,
-           count(*) FILTER (WHERE x.reaction_type = 'downvote') AS downvotes_count,
-           {viewer} AS user_reaction
-    FROM reactions x WHERE x.situation_id = s.id
-) AS r
+LEFT JOIN LATERAL (
+    SELECT comments_count, reactions_count, upvotes_count, downvotes_count
+    FROM situation_stats WHERE situation_id = s.id LIMIT 1
+) AS st ON true
 ORDER BY s.created_at {order}, s.id {order}
 """
-_PG_VIEWER = "max(x.reaction_type) FILTER (WHERE x.user_id = :viewer_id)"
+_PG_VIEWER = """(
+    SELECT x.reaction_type FROM reactions x WHERE x.situation_id = s.id AND x.user_id = :viewer_id
+)"""
 
 PG_FEED_TOTAL = text("SELECT n FROM situation_count")
 
