@@ -1,6 +1,6 @@
 """The fast path's connection pool (eq_backend.db.pool) on the test PostgreSQL: reuse,
-hand-over to waiters, the checkout timeout, and what it does with a connection that comes
-back unusable."""
+hand-over to waiters, the checkout timeout, what it does with a connection that comes
+back unusable, and the set-up every connection gets (the feed on a generic plan)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,21 @@ from typing import Any
 
 import psycopg
 import pytest
+from eq_backend.db.engine import FastReader
 from eq_backend.db.pool import LoopPool, PoolTimeout
+from eq_backend.domain.situations.feed import pg_feed_page_statement
 from psycopg import AsyncConnection
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+def conninfo_of(database_url: str) -> str:
+    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
 
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[LoopPool]:
-    conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(False)
-    pool = LoopPool(conninfo, size=2, timeout=0.5, kwargs={"autocommit": True})
+    pool = LoopPool(conninfo_of(database_url), size=2, timeout=0.5, kwargs={"autocommit": True})
     yield pool
     await pool.close()
 
@@ -106,3 +112,39 @@ async def test_a_waiter_cancelled_as_a_connection_reaches_it_gives_it_back(
     assert await pool.get() is held[0]
     pool.put(held[0])
     pool.put(held[1])
+
+
+async def test_a_connection_whose_set_up_fails_is_closed_and_its_place_freed(
+    database_url: str,
+) -> None:
+    pool = LoopPool(conninfo_of(database_url), 1, 0.5, {"autocommit": True}, setup=("SELECT 1/0",))
+    for _ in range(2):  # the second attempt has the place the first one gave back
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            await pool.get()
+    await pool.close()
+
+
+async def test_the_fast_path_runs_the_feed_page_on_a_generic_plan(database_url: str) -> None:
+    """psycopg prepares a statement on its fifth run; PostgreSQL's default would then keep
+    planning the feed page anew on every run (eq_backend.db.engine.FastReader)."""
+    engine = create_async_engine(database_url)
+    reader = FastReader(engine, max_size=1, checkout_timeout=1.0, options={})
+    await reader.open()
+    try:
+        statement = pg_feed_page_statement(False, True)
+        for page in range(8):
+            await reader.all(statement, {"limit": 10, "offset": 10 * (page % 3), "viewer_id": 1})
+        async with reader.pool.connection() as conn:
+            plans = await (
+                await conn.execute(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                    "WHERE statement LIKE '%situation_stats%'"
+                )
+            ).fetchall()
+    finally:
+        await reader.close()
+        await engine.dispose()
+    assert len(plans) == 1, plans
+    generic, custom = plans[0]
+    assert custom == 0, plans
+    assert generic >= 3, plans

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -40,11 +40,19 @@ MAX_LIFETIME_SECONDS = 3600.0
 
 
 class LoopPool:
-    def __init__(self, conninfo: str, size: int, timeout: float, kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        size: int,
+        timeout: float,
+        kwargs: dict[str, Any],
+        setup: Sequence[str] = (),
+    ) -> None:
         self.conninfo = conninfo
         self.size = max(size, 1)
         self.timeout = timeout  # seconds a checkout waits for a connection
         self._kwargs = kwargs
+        self._setup = setup  # statements run once on each new connection (autocommit)
         self._idle: deque[AsyncConnection[Any]] = deque()
         # Woken with a connection, or with None: a place came free, open one.
         self._waiters: deque[asyncio.Future[AsyncConnection[Any] | None]] = deque()
@@ -112,10 +120,15 @@ class LoopPool:
 
     async def _connect(self) -> AsyncConnection[Any]:
         self._count += 1
+        conn: AsyncConnection[Any] | None = None
         try:
             conn = await AsyncConnection.connect(self.conninfo, **self._kwargs)
+            for statement in self._setup:
+                await conn.execute(statement)
         except BaseException:
             self._free_place()
+            if conn is not None:
+                await conn.close()
             raise
         self._born[id(conn)] = time.monotonic()
         return conn
