@@ -13,18 +13,16 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from eq_cluster.services import PostgresServer
 from eqtest.api import Api, User, create_user, err, ok
-from eqtest.app import make_app
+from eqtest.app import running
 from eqtest.hostile import HostileServer, completion
 from sqlalchemy import text
 
@@ -32,30 +30,6 @@ from sqlalchemy import text
 SLACK_SECONDS = 2.0
 # /health must keep answering this fast while another request is stuck or parsing.
 HEALTH_BOUND_SECONDS = 1.0
-
-
-@contextlib.asynccontextmanager
-async def running(env: dict[str, str]) -> AsyncIterator[tuple[Any, Api]]:
-    """The app built from `env`, served by uvicorn in this loop, and a client on it. Over
-    a real socket, because a deadline's 503 is on the wire while the cancelled handler
-    still unwinds (seconds, on a frozen database): an in-process transport would only
-    return once the app had."""
-    app = make_app(env)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_config=None, timeout_graceful_shutdown=15
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not serving.done(), "uvicorn did not start"
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            yield app, Api(client)
-    finally:
-        server.should_exit = True
-        await serving
 
 
 class HealthWatch:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
+import uvicorn
+
+from eqtest.api import Api
 
 
 def make_settings(env: dict[str, str]) -> Any:
@@ -22,6 +27,30 @@ def make_app(env: dict[str, str]) -> Any:
     from eq_backend.app import create_app
 
     return create_app(make_settings(env))
+
+
+@contextlib.asynccontextmanager
+async def running(env: dict[str, str]) -> AsyncIterator[tuple[Any, Api]]:
+    """The app built from `env`, served by uvicorn in this loop, and a client on it. Over
+    a real socket, because a deadline's 503 is on the wire while the cancelled handler
+    still unwinds (seconds, on a frozen database): an in-process transport would only
+    return once the app had."""
+    app = make_app(env)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_config=None, timeout_graceful_shutdown=15
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not serving.done(), "uvicorn did not start"
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            yield app, Api(client)
+    finally:
+        server.should_exit = True
+        await serving
 
 
 class ChangesHeard:

@@ -17,6 +17,9 @@ through before Litestar routes it.
   row. Other successful writes (topics, profiles) drop what reads the tables their routes
   can change, before the response starts, so whoever wrote reads their own write at once.
   A rejected write (any 4xx or 5xx) drops nothing.
+- A request whose client hangs up before its body is read is counted and logged as 499
+  (nginx's "client closed request"), not as the 500 Litestar raises for it: a load
+  generator stopping, or a phone losing its signal mid-upload, is no failure of the server.
 - While the server drains after SIGTERM (eq_backend.server), every response says
   `Connection: close`: a client holding a keep-alive connection to this pod reconnects, and
   its next request reaches a pod that stays, instead of being reset when this one stops.
@@ -44,6 +47,7 @@ from litestar.types import (
 
 from eq_backend.context import AppContext
 from eq_backend.deadline import before_deadline, send_all, timeout_reply
+from eq_backend.errors import CLIENT_CLOSED_REQUEST, CLIENT_GONE
 
 logger = logging.getLogger("eq_backend.edge")
 
@@ -162,6 +166,8 @@ class Edge:
                     status = 200
                     return
             tables = () if method in SAFE_METHODS else _tables_written(path)
+            if method not in SAFE_METHODS:
+                receive = self._watched(scope, cast("Receive", receive))
 
             async def observed_send(message: Any) -> None:
                 nonlocal status
@@ -177,9 +183,23 @@ class Edge:
             finally:
                 template = scope.get("path_template") or template
         finally:
+            if status >= 500 and scope.get(CLIENT_GONE):
+                status = CLIENT_CLOSED_REQUEST
             elapsed = time.perf_counter() - start
             ctx.metrics.observe(method, template, status, elapsed)
             ctx.access_log.write(method, path, status, elapsed)
+
+    @staticmethod
+    def _watched(scope: HTTPScope, receive: Receive) -> Receive:
+        """`receive`, marking the scope when the client has hung up (eq_backend.errors)."""
+
+        async def watched_receive() -> Any:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                scope[CLIENT_GONE] = True  # type: ignore[literal-required]
+            return message
+
+        return watched_receive
 
     @staticmethod
     def _closing_sender(send: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:

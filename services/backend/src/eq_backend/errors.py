@@ -16,6 +16,12 @@ from eq_backend.envelope import ErrorEnvelope
 
 logger = logging.getLogger("eq_backend.errors")
 
+# Set in a request's scope (eq_backend.edge) when its client hung up before the app had
+# read the whole request: no answer can reach it, and it is no failure of the server.
+CLIENT_GONE = "eq.client_gone"
+# What such a request is counted and logged as: nginx's "client closed request".
+CLIENT_CLOSED_REQUEST = 499
+
 
 class APIError(HTTPException):
     """An expected failure with a status, a message for people and optional details."""
@@ -134,6 +140,11 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         if not errors:
             errors = [exc.detail or message]
         return _envelope_response(status, message, errors, details)
+    if status >= 500 and request.scope.get(CLIENT_GONE):
+        logger.info(
+            "client closed the connection before %s %s was read", request.method, request.url.path
+        )
+        return _envelope_response(CLIENT_CLOSED_REQUEST, "Client closed request", [])
     if status >= 500:
         logger.error("server error %s on %s %s: %s", status, request.method, request.url.path, exc)
         return _envelope_response(status, "Internal server error", ["Internal server error"])
