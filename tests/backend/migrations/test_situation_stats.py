@@ -5,14 +5,10 @@ deletes, a situation's cascade, TRUNCATE, and concurrent writers. Real PostgreSQ
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import psycopg
-import pytest
 from eq_backend.migrations.runner import upgrade_to
 from eq_cluster.services import PostgresServer
-
-INITIAL = "bb9ea76cc252"
 
 # Per situation: the kept counts, then the counted ones, in the same order.
 KEPT_AND_COUNTED = """
@@ -28,17 +24,6 @@ SELECT s.id,
 FROM situations s LEFT JOIN situation_stats st ON st.situation_id = s.id
 ORDER BY s.id
 """
-
-
-@pytest.fixture
-def old_database(pg: PostgresServer) -> Iterator[tuple[str, psycopg.Connection]]:
-    name = "eq_situation_stats"
-    url = pg.create_database(name)
-    upgrade_to(url, INITIAL)
-    conn = pg.connect(name)
-    yield url, conn
-    conn.close()
-    pg.drop_database(name)
 
 
 def assert_kept_as_counted(conn: psycopg.Connection) -> list[tuple[int, ...]]:
@@ -167,7 +152,7 @@ def test_concurrent_writers_on_one_situation_lose_no_count(
 
     def write(user: int) -> None:
         try:
-            with pg.connect("eq_situation_stats") as own:
+            with pg.connect(conn.info.dbname) as own:
                 for n in range(20):
                     own.execute(
                         "INSERT INTO comments (situation_id, user_id, content) "

@@ -7,26 +7,13 @@ from the `pg` fixture, which fails loudly when neither is available.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 from eq_backend.cli import main
 from eq_backend.migrations.runner import database_revisions, script_head, upgrade_to
-from eq_cluster.services import PostgresServer
 
 INITIAL = "bb9ea76cc252"
-
-
-@pytest.fixture
-def old_database(pg: PostgresServer) -> Iterator[tuple[str, psycopg.Connection]]:
-    name = "eq_upgrade_existing"
-    url = pg.create_database(name)
-    upgrade_to(url, INITIAL)
-    conn = pg.connect(name)
-    yield url, conn
-    conn.close()
-    pg.drop_database(name)
 
 
 def _fill_like_the_old_service(conn: psycopg.Connection) -> dict[str, int]:
