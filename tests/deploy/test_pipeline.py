@@ -18,7 +18,7 @@ from eq_deploy.pipeline import Runner, Step
 from eq_deploy.progress import Reporter
 from eq_deploy.render import render_manifests
 from eq_deploy.settings import sample_values
-from eq_deploy.waits import fatal_container_state, rollout_state
+from eq_deploy.waits import fatal_container_state, pods_not_ready_endpoints, rollout_state
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = "sha-abc1234"
@@ -261,3 +261,29 @@ def test_short_git_abbreviation_passes_the_tag_check() -> None:
     result = inv("render", "--tag", "sha-abc123")
     assert result.returncode == 0, result.stderr
     assert "value: abc123" in result.stdout  # DEPLOY_SHA on the pods
+
+
+def _pod(name: str, ready: bool) -> dict[str, Any]:
+    status = "True" if ready else "False"
+    return {
+        "metadata": {"name": name},
+        "status": {"conditions": [{"type": "Ready", "status": status}]},
+    }
+
+
+def _endpoint(pod: str, ready: bool | None) -> dict[str, Any]:
+    conditions = {} if ready is None else {"ready": ready}
+    return {"targetRef": {"kind": "Pod", "name": pod}, "conditions": conditions}
+
+
+def test_a_ready_pod_counts_as_serving_only_once_a_slice_lists_it_ready() -> None:
+    pods = [_pod("a", True), _pod("b", True), _pod("c", True), _pod("d", False)]
+    slices = [
+        {"endpoints": [_endpoint("a", True), _endpoint("b", False)]},
+        {"endpoints": [_endpoint("x", True)]},  # another pod (an old one): no help
+        {"endpoints": None},  # a slice with no endpoints yet
+    ]
+    assert pods_not_ready_endpoints(pods, slices) == ["b", "c"]  # d is not ready: not waited for
+    # An endpoint without a ready condition is ready (the API's nil means true).
+    slices.append({"endpoints": [_endpoint("b", None), _endpoint("c", True)]})
+    assert pods_not_ready_endpoints(pods, slices) == []

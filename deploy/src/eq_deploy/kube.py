@@ -38,6 +38,7 @@ KINDS: dict[str, Kind] = {
     "Secret": Kind("api/v1", "secrets"),
     "Service": Kind("api/v1", "services"),
     "Pod": Kind("api/v1", "pods"),
+    "EndpointSlice": Kind("apis/discovery.k8s.io/v1", "endpointslices"),
     "Event": Kind("api/v1", "events"),
     "Job": Kind("apis/batch/v1", "jobs"),
     "Deployment": Kind("apis/apps/v1", "deployments"),

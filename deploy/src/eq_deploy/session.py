@@ -21,7 +21,7 @@ from eq_deploy.errors import DeployError, LockHeld
 from eq_deploy.interrupt import Interrupted
 from eq_deploy.pipeline import Runner, Status
 from eq_deploy.progress import Reporter
-from eq_deploy.render import DEPLOYMENT_NAME, TAG_ANNOTATION, default_image
+from eq_deploy.render import DEPLOYMENT_NAME, SERVICE_NAME, TAG_ANNOTATION, default_image
 from eq_deploy.settings import Settings, check_settings, load_settings
 
 if TYPE_CHECKING:  # the kubernetes client stays out of imports until a command needs it
@@ -181,7 +181,13 @@ def wait_rollout(
 
     t0 = time.monotonic()
     deployment = wait_for_rollout(
-        session.kube, session.namespace, DEPLOYMENT_NAME, timeout, status, diagnose=diagnose
+        session.kube,
+        session.namespace,
+        DEPLOYMENT_NAME,
+        timeout,
+        status,
+        diagnose=diagnose,
+        service=SERVICE_NAME,
     )
     ready = (deployment.get("status") or {}).get("availableReplicas", 0)
     if unchanged:

@@ -131,12 +131,20 @@ def current_replicaset(kube: Kube, namespace: str, deployment: Obj) -> Obj | Non
 
 
 def wait_for_rollout(
-    kube: Kube, namespace: str, name: str, timeout: float, status: Status, *, diagnose: bool = True
+    kube: Kube,
+    namespace: str,
+    name: str,
+    timeout: float,
+    status: Status,
+    *,
+    diagnose: bool = True,
+    service: str | None = None,
 ) -> Obj:
-    """Until the Deployment's new ReplicaSet is fully available and the old one gone. Fails
-    fast when a new pod cannot start (CrashLoopBackOff, ImagePullBackOff, ...). At the
-    deadline: WaitTimeout, with the pods' diagnostics unless `diagnose` is False (an
-    interrupted run has no time for them)."""
+    """Until the Deployment's new ReplicaSet is fully available, the old one gone and (with
+    `service`) every new ready pod an endpoint of that Service. Fails fast when a new pod
+    cannot start (CrashLoopBackOff, ImagePullBackOff, ...). At the deadline: WaitTimeout,
+    with the pods' diagnostics unless `diagnose` is False (an interrupted run has no time
+    for them)."""
     deadline = time.monotonic() + timeout
     started = time.monotonic()
     while True:
@@ -153,9 +161,16 @@ def wait_for_rollout(
             # answering (their shutdown drain, stale proxy rules): done means only the new
             # ones serve.
             old = _old_pods(kube, namespace, deployment)
-            if not old:
+            # A ready pod takes traffic only once the EndpointSlice controller has listed it,
+            # which can lag by seconds (it retries on a stale cache): until then a first
+            # deploy's Service refuses connections although the pods answer.
+            unlisted = _not_yet_endpoints(kube, namespace, deployment, service) if service else []
+            if not old and not unlisted:
                 return deployment
-            text = f"{len(old)} old pod(s) still terminating"
+            if old:
+                text = f"{len(old)} old pod(s) still terminating"
+            else:
+                text = f"{len(unlisted)} new pod(s) not yet endpoints of Service {service}"
         # Until the controller has seen the new spec, the "current" ReplicaSet is still the old
         # one (after an automatic rollback: the crashing one), so its pods say nothing yet.
         seen = (deployment.get("status") or {}).get("observedGeneration", 0) >= deployment[
@@ -187,6 +202,33 @@ def wait_for_rollout(
             f"({time.monotonic() - started:.0f}s)"
         )
         time.sleep(POLL_SECONDS)
+
+
+def _not_yet_endpoints(kube: Kube, namespace: str, deployment: Obj, service: str) -> list[str]:
+    rs = current_replicaset(kube, namespace, deployment)
+    if rs is None:
+        return []
+    template_hash = rs["metadata"]["labels"].get("pod-template-hash", "")
+    pods = kube.items(
+        "Pod", namespace, labels=f"{_selector(deployment)},pod-template-hash={template_hash}"
+    )
+    slices = kube.items("EndpointSlice", namespace, labels=f"kubernetes.io/service-name={service}")
+    return pods_not_ready_endpoints(pods, slices)
+
+
+def pods_not_ready_endpoints(pods: list[Obj], slices: list[Obj]) -> list[str]:
+    """Names of the ready pods among `pods` that no EndpointSlice lists as a ready endpoint."""
+    listed = {
+        (endpoint.get("targetRef") or {}).get("name")
+        for endpoint_slice in slices
+        for endpoint in endpoint_slice.get("endpoints") or []
+        if (endpoint.get("conditions") or {}).get("ready") is not False
+    }
+    return [
+        pod["metadata"]["name"]
+        for pod in pods
+        if _pod_ready(pod) and pod["metadata"]["name"] not in listed
+    ]
 
 
 def _old_pods(kube: Kube, namespace: str, deployment: Obj) -> list[Obj]:
