@@ -1,16 +1,22 @@
-"""The runner, the reporter, rollout/pod state reading and the invoke layer's error lines."""
+"""The runner, the reporter, rollout/pod state reading, the smoke's choice of address and
+the invoke layer's error lines."""
 
 from __future__ import annotations
 
+import http.server
 import io
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from eq_cluster.services import free_port
+from eq_deploy.access import service_url
 from eq_deploy.build import BuildOptions, build_command
 from eq_deploy.deploy import keep_runtime_if_unchanged
 from eq_deploy.errors import DeployError
@@ -19,6 +25,7 @@ from eq_deploy.progress import Reporter
 from eq_deploy.render import render_manifests
 from eq_deploy.settings import sample_values
 from eq_deploy.waits import fatal_container_state, pods_not_ready_endpoints, rollout_state
+from fakecluster import FakeCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = "sha-abc1234"
@@ -287,3 +294,39 @@ def test_a_ready_pod_counts_as_serving_only_once_a_slice_lists_it_ready() -> Non
     # An endpoint without a ready condition is ready (the API's nil means true).
     slices.append({"endpoints": [_endpoint("b", None), _endpoint("c", True)]})
     assert pods_not_ready_endpoints(pods, slices) == []
+
+
+def test_the_smoke_waits_for_the_services_own_address_before_a_port_forward() -> None:
+    """A first deploy's address refuses until the node's proxy rules catch up: the smoke
+    gives it a moment instead of passing through a port-forward while users are refused."""
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Health, bind_and_activate=False)
+    serving = threading.Thread(target=server.serve_forever)
+
+    def open_late() -> None:
+        server.server_bind()
+        server.server_activate()
+        serving.start()
+
+    opener = threading.Timer(1.0, open_late)
+    opener.start()
+    started = time.monotonic()
+    try:
+        with service_url(FakeCluster(), "eq", env_url=url, wait_for_any=5) as answered:
+            waited = time.monotonic() - started
+    finally:
+        opener.join()
+        server.shutdown()
+        server.server_close()
+    assert answered == url  # not a port-forward
+    assert waited >= 0.9

@@ -61,7 +61,7 @@ def service_url(
                 return
         if time.monotonic() >= deadline:
             break
-        time.sleep(1)
+        time.sleep(0.5)
     with port_forward(kube, namespace) as url:
         yield url
 

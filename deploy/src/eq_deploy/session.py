@@ -195,6 +195,14 @@ def wait_rollout(
     return f"Deployments stabilized in {time.monotonic() - t0:.2f}s ({ready} available)"
 
 
+# How long the smoke waits for the Service's own address (the environment's URL, a load
+# balancer, a NodePort) before it falls back to a port-forward. A new Service's endpoints
+# reach each node's proxy rules a moment after the API lists them (kube-proxy syncs at
+# most once a second): on a first deploy the address refuses for about that long, and a
+# smoke through a port-forward would pass while users are refused.
+SERVICE_ADDRESS_GRACE_SECONDS = 5.0
+
+
 @dataclass
 class SmokeResult:
     url: str = ""
@@ -214,7 +222,11 @@ def smoke_deployment(
     from eq_deploy.smoke import smoke
 
     with service_url(
-        session.kube, session.namespace, explicit=explicit_url, env_url=session.env.smoke_url
+        session.kube,
+        session.namespace,
+        explicit=explicit_url,
+        env_url=session.env.smoke_url,
+        wait_for_any=SERVICE_ADDRESS_GRACE_SECONDS,
     ) as url:
         if into is not None:
             into.url = url
