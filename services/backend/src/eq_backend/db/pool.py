@@ -90,13 +90,8 @@ class LoopPool:
         )
         if not healthy:
             self._discard(conn)
-            return
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(conn)
-                return
-        self._idle.append(conn)
+        elif not self._hand(conn):
+            self._idle.append(conn)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
@@ -149,25 +144,28 @@ class LoopPool:
             if waiter.done() and not waiter.cancelled():
                 given = waiter.result()
                 if given is None:
-                    self._wake_one()
+                    self._hand(None)
                 else:
                     self.put(given)
             else:
-                waiter.cancel()  # put() and _wake_one() skip it
+                waiter.cancel()  # _hand() skips it
             if isinstance(exc, TimeoutError):
                 raise timed_out from None
             raise
 
-    def _wake_one(self) -> None:
+    def _hand(self, given: AsyncConnection[Any] | None) -> bool:
+        """Give the first live waiter a connection, or None (a place came free: connect);
+        False when nobody waits."""
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(None)
-                return
+                waiter.set_result(given)
+                return True
+        return False
 
     def _free_place(self) -> None:
         self._count -= 1
-        self._wake_one()
+        self._hand(None)
 
     def _forget(self, conn: AsyncConnection[Any]) -> None:
         self._born.pop(id(conn), None)
