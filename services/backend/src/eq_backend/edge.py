@@ -17,9 +17,10 @@ through before Litestar routes it.
   row. Other successful writes (topics, profiles) drop what reads the tables their routes
   can change, before the response starts, so whoever wrote reads their own write at once.
   A rejected write (any 4xx or 5xx) drops nothing.
-- A request whose client hangs up before its body is read is counted and logged as 499
-  (nginx's "client closed request"), not as the 500 Litestar raises for it: a load
-  generator stopping, or a phone losing its signal mid-upload, is no failure of the server.
+- A request whose client hangs up before its body is read is marked in its scope, so the
+  error handler answers it, and it is counted and logged, as 499 (nginx's "client closed
+  request"), not as the 500 Litestar raises for it: a load generator stopping, or a phone
+  losing its signal mid-upload, is no failure of the server.
 - While the server drains after SIGTERM (eq_backend.server), every response says
   `Connection: close`: a client holding a keep-alive connection to this pod reconnects, and
   its next request reaches a pod that stays, instead of being reset when this one stops.
@@ -47,7 +48,7 @@ from litestar.types import (
 
 from eq_backend.context import AppContext
 from eq_backend.deadline import before_deadline, send_all, timeout_reply
-from eq_backend.errors import CLIENT_CLOSED_REQUEST, CLIENT_GONE
+from eq_backend.errors import CLIENT_GONE
 
 logger = logging.getLogger("eq_backend.edge")
 
@@ -183,8 +184,6 @@ class Edge:
             finally:
                 template = scope.get("path_template") or template
         finally:
-            if status >= 500 and scope.get(CLIENT_GONE):
-                status = CLIENT_CLOSED_REQUEST
             elapsed = time.perf_counter() - start
             ctx.metrics.observe(method, template, status, elapsed)
             ctx.access_log.write(method, path, status, elapsed)
