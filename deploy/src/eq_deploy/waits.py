@@ -160,11 +160,16 @@ def wait_for_rollout(
             # The Deployment's status no longer counts terminating pods, but they may still be
             # answering (their shutdown drain, stale proxy rules): done means only the new
             # ones serve.
-            old = _old_pods(kube, namespace, deployment)
+            old, new = _old_and_new_pods(kube, namespace, deployment)
             # A ready pod takes traffic only once the EndpointSlice controller has listed it,
             # which can lag by seconds (it retries on a stale cache): until then a first
             # deploy's Service refuses connections although the pods answer.
-            unlisted = _not_yet_endpoints(kube, namespace, deployment, service) if service else []
+            unlisted = []
+            if service and not old:
+                slices = kube.items(
+                    "EndpointSlice", namespace, labels=f"kubernetes.io/service-name={service}"
+                )
+                unlisted = pods_not_ready_endpoints(new, slices)
             if not old and not unlisted:
                 return deployment
             if old:
@@ -204,18 +209,6 @@ def wait_for_rollout(
         time.sleep(POLL_SECONDS)
 
 
-def _not_yet_endpoints(kube: Kube, namespace: str, deployment: Obj, service: str) -> list[str]:
-    rs = current_replicaset(kube, namespace, deployment)
-    if rs is None:
-        return []
-    template_hash = rs["metadata"]["labels"].get("pod-template-hash", "")
-    pods = kube.items(
-        "Pod", namespace, labels=f"{_selector(deployment)},pod-template-hash={template_hash}"
-    )
-    slices = kube.items("EndpointSlice", namespace, labels=f"kubernetes.io/service-name={service}")
-    return pods_not_ready_endpoints(pods, slices)
-
-
 def pods_not_ready_endpoints(pods: list[Obj], slices: list[Obj]) -> list[str]:
     """Names of the ready pods among `pods` that no EndpointSlice lists as a ready endpoint."""
     listed = {
@@ -231,13 +224,18 @@ def pods_not_ready_endpoints(pods: list[Obj], slices: list[Obj]) -> list[str]:
     ]
 
 
-def _old_pods(kube: Kube, namespace: str, deployment: Obj) -> list[Obj]:
+def _old_and_new_pods(kube: Kube, namespace: str, deployment: Obj) -> tuple[list[Obj], list[Obj]]:
+    """The Deployment's pods of earlier ReplicaSets, and those of its current one."""
     rs = current_replicaset(kube, namespace, deployment)
     if rs is None:
-        return []
+        return [], []
     current = rs["metadata"]["labels"].get("pod-template-hash", "")
-    pods = kube.items("Pod", namespace, labels=_selector(deployment))
-    return [p for p in pods if p["metadata"].get("labels", {}).get("pod-template-hash") != current]
+    old: list[Obj] = []
+    new: list[Obj] = []
+    for pod in kube.items("Pod", namespace, labels=_selector(deployment)):
+        is_new = pod["metadata"].get("labels", {}).get("pod-template-hash") == current
+        (new if is_new else old).append(pod)
+    return old, new
 
 
 def rollout_diagnostics(kube: Kube, namespace: str, deployment: Obj) -> str:
